@@ -1,0 +1,49 @@
+# Stimme: `make run` serves a demo on http://127.0.0.1:5000, `make test` runs every test.
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app portal
+PYTHON ?= python3
+TEST_POSTGRES_URL ?= postgresql://127.0.0.1:5432/test
+
+.PHONY: install run test test-sqlite test-postgres lint format bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: install
+	@sh scripts/run-dev.sh
+
+test: install lint test-sqlite test-postgres
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test-sqlite: install
+	$(PY) -m pytest
+
+# The same suite again on PostgreSQL (browser tests ran above). Skipped with a notice when
+# no server answers, except in CI, where the machine always has one.
+test-postgres: install
+	@if $(PY) scripts/wait_for_postgres.py "$(TEST_POSTGRES_URL)"; then \
+		TEST_DATABASE_URL="$(TEST_POSTGRES_URL)" $(PY) -m pytest -m "not browser"; \
+	elif [ -n "$$CI" ]; then \
+		echo "PostgreSQL at $(TEST_POSTGRES_URL) is required in CI"; exit 1; \
+	else \
+		echo "PostgreSQL at $(TEST_POSTGRES_URL) is not reachable: skipping the PostgreSQL pass"; \
+	fi
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

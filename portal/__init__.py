@@ -1,0 +1,88 @@
+"""Stimme: an idea-voting and product-feedback portal."""
+
+import logging
+import os
+
+from flask import Flask
+
+from portal.config import load_config
+from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the application; raises ConfigError when the environment is unsafe."""
+    test_config = test_config or {}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    instance_path = (
+        test_config.get("INSTANCE_PATH")
+        or os.environ.get("PORTAL_INSTANCE_PATH")
+        or os.path.join(root, "instance")
+    )
+    app = Flask(
+        __name__,
+        instance_path=instance_path,
+        static_folder=os.path.join(root, "static"),
+        template_folder=os.path.join(root, "templates"),
+    )
+    app.config.update(load_config(app.instance_path, env=test_config.get("ENV")))
+    app.config.update({k: v for k, v in test_config.items() if k not in ("ENV", "INSTANCE_PATH")})
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from portal.database import configure_sqlite
+
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(db.engine)
+    migrations = os.path.join(os.path.dirname(app.root_path), "migrations")
+    migrate.init_app(app, db, directory=migrations, render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+
+    from portal import auth_loader  # noqa: F401  (registers the user loader)
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal.views import account, auth, health, public
+
+    for module in (public, auth, account, health):
+        app.register_blueprint(module.bp)
+
+
+def register_request_hooks(app: Flask) -> None:
+    from portal.security import apply_security_headers, prepare_nonce
+
+    app.before_request(prepare_nonce)
+    app.after_request(apply_security_headers)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from portal.views.errors import register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from portal.views.helpers import register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from portal.cli import register
+
+    register(app)

@@ -1,0 +1,90 @@
+"""Commands for operators: `flask --app portal <command>` (SPEC section 11)."""
+
+from pathlib import Path
+
+import click
+from flask import current_app
+
+from portal.extensions import db
+from portal.models import Idea, Role
+
+DEMO_ACCOUNTS_FILE = "demo-accounts.txt"
+
+
+def _print_accounts(result: dict) -> str:
+    lines = [f"Demo accounts (password: {result['password']}):"]
+    for email in result["accounts"][:4]:
+        lines.append(f"  {email}")
+    lines.append(
+        f"  ... customer1@example.com to customer{len(result['accounts']) - 3}@example.com"
+    )
+    return "\n".join(lines)
+
+
+@click.command("seed-demo")
+@click.option("--ideas", default=300, show_default=True, help="How many ideas to create.")
+@click.option("--password", default=None, help="Password for every demo account.")
+@click.option("--if-empty", is_flag=True, help="Do nothing (but list the accounts) if seeded.")
+def seed_demo_command(ideas, password, if_empty):
+    """Fill an empty database with demo boards, accounts, ideas, votes and comments."""
+    from portal.demo import DemoError, seed_demo
+
+    saved = Path(current_app.instance_path) / DEMO_ACCOUNTS_FILE
+    if if_empty and db.session.scalar(db.select(Idea.id).limit(1)) is not None:
+        if saved.exists():
+            click.echo(saved.read_text())
+        return
+    try:
+        result = seed_demo(ideas=ideas, password=password)
+        db.session.commit()
+    except DemoError as refused:
+        raise click.ClickException(str(refused)) from None
+    text = _print_accounts(result)
+    saved.write_text(text + "\n")
+    saved.chmod(0o600)
+    click.echo(
+        f"Created {result['boards']} boards, {result['ideas']} ideas, "
+        f"{result['votes']} votes and {result['comments']} comments."
+    )
+    click.echo(text)
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--name", required=True, help="Display name.")
+@click.option("--role", default="customer", show_default=True,
+              type=click.Choice([r.slug for r in Role]))  # fmt: skip
+@click.option("--password", default=None, help="Asked for when not given.")
+def create_user_command(email, name, role, password):
+    """Make a verified account with a role."""
+    from portal.operations import ValidationError
+    from portal.operations.accounts import register_user
+
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = register_user(email, name, password, role=Role.from_slug(role), verified=True)
+    except ValidationError as invalid:
+        raise click.ClickException("; ".join(invalid.fields.values())) from None
+    if user is None:
+        raise click.ClickException(f"An account for {email} already exists.")
+    db.session.commit()
+    click.echo(f"Created {user.email} ({user.role.label}).")
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+def worker_command(once):
+    """Send queued emails and webhooks until stopped, retrying failures with backoff."""
+    from portal.outbox import drain, run_worker
+
+    if once:
+        sent, failed = drain()
+        click.echo(f"Sent {sent}, failed {failed} (will retry).")
+    else:
+        run_worker()
+
+
+def register(app) -> None:
+    for command in (seed_demo_command, create_user_command, worker_command):
+        app.cli.add_command(command)

@@ -1,0 +1,438 @@
+"""The domain of SPEC section 2 as typed SQLAlchemy models with their permission rules."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from enum import IntEnum
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal import workflow
+from portal.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC, returns aware UTC, so SQLite and PostgreSQL agree."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class Role(IntEnum):
+    """Roles are ordered: each includes the rights of the ones below it."""
+
+    CUSTOMER = 1
+    MODERATOR = 2
+    OWNER = 3
+    ADMIN = 4
+
+    @property
+    def slug(self) -> str:
+        return "owner" if self is Role.OWNER else self.name.lower()
+
+    @property
+    def label(self) -> str:
+        return "Product owner" if self is Role.OWNER else self.name.capitalize()
+
+    @classmethod
+    def from_slug(cls, slug: str) -> Role:
+        """Return the role named by slug; raises ValueError for an unknown one."""
+        for role in cls:
+            if role.slug == slug:
+                return role
+        raise ValueError(f"Unknown role {slug!r}; use one of {', '.join(r.slug for r in cls)}.")
+
+
+COMMENT_EDIT_WINDOW = timedelta(minutes=15)
+NEW_ACCOUNT_AGE = timedelta(hours=24)
+
+# Trending: every tenfold of support is worth this much age, as in Reddit's "hot" rank.
+TRENDING_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+TRENDING_SECONDS_PER_TENFOLD = 3 * 24 * 3600
+
+
+def trending_score(vote_count: int, comment_count: int, created_at: datetime) -> float:
+    support = max(vote_count + comment_count / 2, 1)
+    age = (created_at - TRENDING_EPOCH).total_seconds()
+    return round(math.log10(support) + age / TRENDING_SECONDS_PER_TENFOLD, 7)
+
+
+class User(UserMixin, db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role_value: Mapped[int] = mapped_column("role", Integer, default=Role.CUSTOMER)
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    is_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_trusted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped on password change, reset or sign-out everywhere: old sessions stop working.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    email_preference: Mapped[str] = mapped_column(String(10), default="all")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def role(self) -> Role:
+        return Role(self.role_value)
+
+    @role.setter
+    def role(self, value: Role) -> None:
+        self.role_value = int(value)
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.deleted_at is None
+
+    def has_role(self, role: Role) -> bool:
+        return self.role >= role
+
+    @property
+    def is_staff(self) -> bool:
+        return self.has_role(Role.MODERATOR)
+
+    @property
+    def is_new(self) -> bool:
+        return utcnow() - self.created_at < NEW_ACCOUNT_AGE
+
+    @property
+    def can_write(self) -> bool:
+        """Posting, voting, commenting and flagging need an unblocked account."""
+        return self.is_active and not self.is_blocked
+
+    @property
+    def display_name(self) -> str:
+        return "Deleted user" if self.deleted_at else self.name
+
+
+class Board(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    description: Mapped[str] = mapped_column(Text, default="")
+    is_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    votes_per_user: Mapped[int] = mapped_column(Integer, default=0)
+    max_votes_per_idea: Mapped[int] = mapped_column(Integer, default=1)
+    hold_new_posts: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    categories: Mapped[list[Category]] = relationship(
+        back_populates="board", order_by="Category.name"
+    )
+
+    __table_args__ = (
+        CheckConstraint("votes_per_user >= 0", name="votes_per_user_not_negative"),
+        CheckConstraint("max_votes_per_idea BETWEEN 1 AND 3", name="max_votes_per_idea_range"),
+    )
+
+    @property
+    def has_budget(self) -> bool:
+        return self.votes_per_user > 0
+
+    def can_view(self, user) -> bool:
+        return not self.is_private or (user.is_authenticated and user.is_staff)
+
+
+class Category(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    board_id: Mapped[int] = mapped_column(ForeignKey("board.id"))
+    slug: Mapped[str] = mapped_column(String(60))
+    name: Mapped[str] = mapped_column(String(80))
+
+    board: Mapped[Board] = relationship(back_populates="categories")
+
+    __table_args__ = (UniqueConstraint("board_id", "slug"),)
+
+
+class Idea(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, unique=True)
+    board_id: Mapped[int] = mapped_column(ForeignKey("board.id"))
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("category.id"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    title: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(40), default=workflow.OPEN)
+    vote_count: Mapped[int] = mapped_column(Integer, default=0)
+    comment_count: Mapped[int] = mapped_column(Integer, default=0)
+    trending: Mapped[float] = mapped_column(Float, default=0.0)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("idea.id"))
+    is_hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_held: Mapped[bool] = mapped_column(Boolean, default=False)
+    comments_locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    edited_by_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The form's one-time key: a double-clicked submit finds the idea it already made.
+    submission_key: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    board: Mapped[Board] = relationship()
+    category: Mapped[Category | None] = relationship()
+    author: Mapped[User] = relationship(foreign_keys=[author_id])
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    merged_into: Mapped[Idea | None] = relationship(remote_side=[id])
+    status_changes: Mapped[list[StatusChange]] = relationship(
+        order_by="(StatusChange.created_at, StatusChange.id)", viewonly=True
+    )
+
+    __table_args__ = (
+        UniqueConstraint("author_id", "submission_key"),
+        CheckConstraint("vote_count >= 0", name="vote_count_not_negative"),
+        Index("ix_idea_board_trending", "board_id", "trending"),
+        Index("ix_idea_board_votes", "board_id", "vote_count"),
+        Index("ix_idea_board_created", "board_id", "created_at"),
+        Index("ix_idea_board_updated", "board_id", "updated_at"),
+        Index("ix_idea_board_comments", "board_id", "comment_count"),
+        Index("ix_idea_board_status", "board_id", "status"),
+    )
+
+    @property
+    def status_info(self) -> workflow.Status:
+        return workflow.get_status(self.status)
+
+    @property
+    def accepts_votes(self) -> bool:
+        return self.status_info.accepts_votes
+
+    @property
+    def is_public(self) -> bool:
+        return not (self.is_hidden or self.is_deleted or self.is_held)
+
+    def refresh_trending(self) -> None:
+        self.trending = trending_score(self.vote_count, self.comment_count, self.created_at)
+
+    def can_view(self, user) -> bool:
+        if not self.board.can_view(user):
+            return False
+        if self.is_public:
+            return True
+        if not user.is_authenticated:
+            return False
+        return user.is_staff or (self.is_held and user.id == self.author_id)
+
+    def can_vote(self, user) -> bool:
+        return user.is_authenticated and user.can_write and self.accepts_votes and self.is_public
+
+    def can_comment(self, user) -> bool:
+        if not (user.is_authenticated and user.can_write and self.is_public):
+            return False
+        return not self.comments_locked or user.is_staff
+
+    def can_edit(self, user) -> bool:
+        """Authors edit while the idea is open and unanswered; moderators always."""
+        if not (user.is_authenticated and user.can_write):
+            return False
+        if user.is_staff:
+            return True
+        return (
+            user.id == self.author_id
+            and self.status == workflow.OPEN
+            and not self.has_official_response
+        )
+
+    @property
+    def has_official_response(self) -> bool:
+        official = (
+            db.select(Comment.id)
+            .filter_by(idea_id=self.id, is_official=True, is_deleted=False)
+            .exists()
+        )
+        return bool(db.session.scalar(db.select(official))) or any(
+            change.response for change in self.status_changes
+        )
+
+    def can_change_status(self, user) -> bool:
+        return user.is_authenticated and user.has_role(Role.OWNER) and not user.is_blocked
+
+
+class Vote(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    idea_id: Mapped[int] = mapped_column(ForeignKey("idea.id"), index=True)
+    weight: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    idea: Mapped[Idea] = relationship()
+    user: Mapped[User] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "idea_id"),
+        CheckConstraint("weight BETWEEN 1 AND 3", name="weight_range"),
+    )
+
+
+class Comment(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idea_id: Mapped[int] = mapped_column(ForeignKey("idea.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    is_official: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    edited_by_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    idea: Mapped[Idea] = relationship()
+    author: Mapped[User] = relationship()
+
+    @property
+    def is_public(self) -> bool:
+        return not (self.is_internal or self.is_hidden or self.is_deleted)
+
+    def can_edit(self, user) -> bool:
+        """Authors edit for 15 minutes after posting; moderators always."""
+        if not (user.is_authenticated and user.can_write):
+            return False
+        if user.is_staff:
+            return True
+        return user.id == self.author_id and utcnow() - self.created_at < COMMENT_EDIT_WINDOW
+
+
+class StatusChange(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idea_id: Mapped[int] = mapped_column(ForeignKey("idea.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    from_status: Mapped[str] = mapped_column(String(40))
+    to_status: Mapped[str] = mapped_column(String(40))
+    response: Mapped[str] = mapped_column(Text, default="")
+    response_html: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    author: Mapped[User] = relationship()
+
+
+class SubscriptionLevel:
+    STATUS = "status"
+    ALL = "all"
+
+
+class Subscription(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    idea_id: Mapped[int] = mapped_column(ForeignKey("idea.id"), index=True)
+    level: Mapped[str] = mapped_column(String(10), default=SubscriptionLevel.STATUS)
+    # An explicit unsubscribe is remembered so that a later vote does not resubscribe.
+    muted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("user_id", "idea_id"),)
+
+
+class Notification(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    idea_id: Mapped[int | None] = mapped_column(ForeignKey("idea.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Flag(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    idea_id: Mapped[int | None] = mapped_column(ForeignKey("idea.id"), index=True)
+    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comment.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(20))
+    duplicate_of: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "idea_id", "comment_id"),
+        CheckConstraint("(idea_id IS NULL) <> (comment_id IS NULL)", name="flags_one_target"),
+    )
+
+
+class AuditEntry(db.Model):
+    """Append-only record of a staff action."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    target_type: Mapped[str] = mapped_column(String(30))
+    target_id: Mapped[int | None] = mapped_column(Integer)
+    before: Mapped[dict | None] = mapped_column(JSON)
+    after: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    actor: Mapped[User | None] = relationship()
+
+
+class AccountToken(db.Model):
+    """A single-use, expiring link token for email confirmation or password reset."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+
+class OutboxMessage(db.Model):
+    """An email or webhook delivery, written with the event and sent by the worker."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A worker leases rows before sending, so two workers never send one message twice.
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_outbox_message_pending", "sent_at", "next_attempt_at"),)
+
+
+class Counter(db.Model):
+    """Named counters, such as the site-wide idea number, taken under a row lock."""
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)

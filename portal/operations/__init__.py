@@ -1,0 +1,30 @@
+"""Business rules as verb_noun functions: they change state, audit and queue, then flush.
+
+The request (or command) that calls them commits once.
+"""
+
+
+class OperationError(Exception):
+    """A rule refused the change; message is shown to the person."""
+
+    status_code = 400
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class ValidationError(OperationError):
+    """Input broke a field rule; fields maps each field to its error."""
+
+    def __init__(self, fields: dict[str, str]):
+        super().__init__("Please correct the marked fields.", fields)
+
+
+class PermissionDenied(OperationError):
+    status_code = 403
+
+
+class Conflict(OperationError):
+    status_code = 409

@@ -1,0 +1,16 @@
+from portal.extensions import db
+from portal.models import AuditEntry
+
+
+def record_audit(actor, action: str, target, before=None, after=None) -> AuditEntry:
+    """Append an audit entry for a staff action on target (a model with an id)."""
+    entry = AuditEntry(
+        actor_id=actor.id if actor else None,
+        action=action,
+        target_type=type(target).__name__.lower(),
+        target_id=target.id,
+        before=before,
+        after=after,
+    )
+    db.session.add(entry)
+    return entry

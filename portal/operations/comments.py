@@ -1,0 +1,58 @@
+from portal.extensions import db
+from portal.markup import clean_text, render_markdown
+from portal.models import Comment, Role, SubscriptionLevel, utcnow
+from portal.operations import PermissionDenied, ValidationError
+from portal.operations.audit import record_audit
+from portal.operations.subscriptions import subscribe
+
+COMMENT_MAX = 5_000
+
+
+def validate_comment(body: str) -> str:
+    """Return the cleaned comment text; raises ValidationError."""
+    body = clean_text(body)
+    if not body:
+        raise ValidationError({"body": "Write a comment first."})
+    if len(body) > COMMENT_MAX:
+        raise ValidationError({"body": f"A comment can have at most {COMMENT_MAX:,} characters."})
+    return body
+
+
+def add_comment(author, idea, body, official=False, internal=False) -> Comment:
+    """Post a comment (official or internal for product owners); raises OperationError."""
+    if not idea.can_comment(author):
+        raise PermissionDenied("You cannot comment on this idea.")
+    if (official or internal) and not author.has_role(Role.OWNER):
+        raise PermissionDenied("Only the product team posts official answers and notes.")
+    body = validate_comment(body)
+    comment = Comment(
+        idea=idea,
+        author=author,
+        body=body,
+        body_html=render_markdown(body),
+        is_official=official and not internal,
+        is_internal=internal,
+    )
+    db.session.add(comment)
+    if not internal:
+        idea.comment_count += 1
+        idea.updated_at = utcnow()
+        idea.refresh_trending()
+        subscribe(author, idea, SubscriptionLevel.ALL)
+    db.session.flush()
+    return comment
+
+
+def edit_comment(editor, comment, body) -> Comment:
+    """Change a comment's text within the edit window; staff edits are audited."""
+    if not comment.can_edit(editor):
+        raise PermissionDenied("Comments can be edited for 15 minutes after posting.")
+    body = validate_comment(body)
+    before = comment.body
+    comment.body, comment.body_html = body, render_markdown(body)
+    comment.edited_at = utcnow()
+    if editor.id != comment.author_id:
+        comment.edited_by_staff = True
+        record_audit(editor, "comment.edit", comment, {"body": before}, {"body": body})
+    db.session.flush()
+    return comment

@@ -1,0 +1,121 @@
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+from portal.markup import clean_text, render_markdown
+from portal.models import Category, Counter, Idea, SubscriptionLevel, utcnow
+from portal.operations import PermissionDenied, ValidationError
+from portal.operations.audit import record_audit
+from portal.operations.subscriptions import subscribe
+
+TITLE_MIN, TITLE_MAX = 5, 120
+BODY_MAX = 10_000
+
+
+def validate_idea(title: str, body: str) -> tuple[str, str]:
+    """Return the cleaned title and body; raises ValidationError."""
+    title = " ".join(clean_text(title).split())
+    body = clean_text(body)
+    errors = {}
+    if not TITLE_MIN <= len(title) <= TITLE_MAX:
+        errors["title"] = f"The title needs {TITLE_MIN} to {TITLE_MAX} characters."
+    if len(body) > BODY_MAX:
+        errors["body"] = f"The description can have at most {BODY_MAX:,} characters."
+    if errors:
+        raise ValidationError(errors)
+    return title, body
+
+
+def resolve_category(board, category_id) -> Category | None:
+    """Return the board's category with that id, None for none; raises ValidationError."""
+    if category_id in (None, "", 0, "0"):
+        return None
+    category = next((c for c in board.categories if str(c.id) == str(category_id)), None)
+    if category is None:
+        raise ValidationError({"category": "Choose one of this board's categories."})
+    return category
+
+
+def next_idea_number() -> int:
+    """Take the next site-wide idea number; the counter row stays locked until commit."""
+    bumped = db.session.execute(
+        update(Counter).where(Counter.name == "idea_number").values(value=Counter.value + 1)
+    )
+    if bumped.rowcount == 0:
+        highest = db.session.scalar(db.select(func.max(Idea.number))) or 0
+        db.session.add(Counter(name="idea_number", value=highest + 1))
+        db.session.flush()
+    return db.session.scalar(db.select(Counter.value).filter_by(name="idea_number"))
+
+
+def needs_review(author, board) -> bool:
+    """Posts wait for a moderator on boards that hold new posts, from untried authors."""
+    if not board.hold_new_posts or author.is_staff or author.is_trusted:
+        return False
+    has_approved = db.session.scalar(
+        db.select(Idea.id).filter_by(author_id=author.id, is_held=False, is_deleted=False).limit(1)
+    )
+    return author.is_new or has_approved is None
+
+
+def _existing_submission(author, key) -> Idea | None:
+    if not key:
+        return None
+    return db.session.scalar(db.select(Idea).filter_by(author_id=author.id, submission_key=key))
+
+
+def submit_idea(author, board, title, body, category_id=None, submission_key=None) -> Idea:
+    """Post a new idea (or return the one this form already made); raises OperationError."""
+    if not (author.is_authenticated and author.can_write):
+        raise PermissionDenied("Your account cannot post ideas.")
+    existing = _existing_submission(author, submission_key)
+    if existing is not None:
+        return existing
+    title, body = validate_idea(title, body)
+    category = resolve_category(board, category_id)
+    now = utcnow()
+    idea = Idea(
+        number=next_idea_number(),
+        board=board,
+        category=category,
+        author=author,
+        title=title,
+        body=body,
+        body_html=render_markdown(body),
+        is_held=needs_review(author, board),
+        submission_key=submission_key or None,
+        vote_count=0,
+        comment_count=0,
+        created_at=now,
+        updated_at=now,
+    )
+    idea.refresh_trending()
+    try:
+        with db.session.begin_nested():
+            db.session.add(idea)
+    except IntegrityError:
+        # A concurrent double submit won the race; answer with the idea it made.
+        existing = _existing_submission(author, submission_key)
+        if existing is None:
+            raise
+        return existing
+    subscribe(author, idea, SubscriptionLevel.ALL)
+    return idea
+
+
+def edit_idea(editor, idea, title, body, category_id=None) -> Idea:
+    """Change an idea's text under the edit rules; staff edits are marked and audited."""
+    if not idea.can_edit(editor):
+        raise PermissionDenied("You can no longer edit this idea.")
+    title, body = validate_idea(title, body)
+    category = resolve_category(idea.board, category_id)
+    before = {"title": idea.title, "body": idea.body, "category_id": idea.category_id}
+    idea.title, idea.body, idea.category = title, body, category
+    idea.body_html = render_markdown(body)
+    idea.updated_at = utcnow()
+    if editor.id != idea.author_id:
+        idea.edited_by_staff = True
+        after = {"title": title, "body": body, "category_id": idea.category_id}
+        record_audit(editor, "idea.edit", idea, before, after)
+    db.session.flush()
+    return idea

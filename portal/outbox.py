@@ -1,0 +1,122 @@
+"""Durable delivery: rows written with the event, sent later by the worker with retries."""
+
+import logging
+import signal
+import time
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import or_
+
+from portal.extensions import db
+from portal.mail import build_message, mailer_from_url
+from portal.models import OutboxMessage, utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+MAX_BACKOFF = timedelta(hours=1)
+BATCH = 20
+
+
+def queue_email(to: str, subject: str, text: str, html: str | None = None, headers=None):
+    """Add an email to the outbox in the current transaction."""
+    message = OutboxMessage(
+        kind="email",
+        payload={"to": to, "subject": subject, "text": text, "html": html, "headers": headers},
+    )
+    db.session.add(message)
+    return message
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=15 * 2**attempts), MAX_BACKOFF)
+
+
+def claim_batch(limit: int = BATCH) -> list[int]:
+    """Lease due messages to this worker; other workers skip rows leased or locked here."""
+    now = utcnow()
+    rows = db.session.scalars(
+        db.select(OutboxMessage)
+        .where(
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.next_attempt_at <= now,
+            or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for row in rows:
+        row.locked_until = now + LEASE
+    db.session.commit()
+    return [row.id for row in rows]
+
+
+def _send(message: OutboxMessage) -> None:
+    if message.kind == "email":
+        config = current_app.config
+        mailer_from_url(config["MAIL_URL"]).send(
+            build_message(config["MAIL_FROM"], message.payload)
+        )
+    else:
+        raise ValueError(f"unknown outbox kind {message.kind!r}")
+
+
+def deliver(message_id: int) -> bool:
+    """Send one leased message and record the outcome; returns whether it went out."""
+    message = db.session.get(OutboxMessage, message_id)
+    try:
+        _send(message)
+    except Exception as error:  # any failure is retried later, never lost
+        message.attempts += 1
+        message.last_error = f"{type(error).__name__}: {error}"[:2000]
+        message.next_attempt_at = utcnow() + backoff(message.attempts)
+        message.locked_until = None
+        db.session.commit()
+        log.warning(
+            "outbox message %s failed (attempt %s): %s", message_id, message.attempts, error
+        )
+        return False
+    message.sent_at = utcnow()
+    message.attempts += 1
+    message.locked_until = None
+    db.session.commit()
+    return True
+
+
+def drain() -> tuple[int, int]:
+    """Deliver every message that is due now; returns (sent, failed)."""
+    sent = failed = 0
+    seen: set[int] = set()
+    while batch := [i for i in claim_batch() if i not in seen]:
+        seen.update(batch)
+        for message_id in batch:
+            if deliver(message_id):
+                sent += 1
+            else:
+                failed += 1
+    return sent, failed
+
+
+def run_worker(poll_seconds: float = 1.0) -> None:
+    """Deliver until SIGTERM or SIGINT, finishing the message in hand first."""
+    stopping = False
+
+    def stop(_signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("outbox worker started")
+    while not stopping:
+        try:
+            sent, failed = drain()
+        except Exception:  # a database outage: wait and try again
+            db.session.rollback()
+            log.exception("outbox worker could not reach the database")
+            sent = failed = 0
+        if not sent and not failed:
+            time.sleep(poll_seconds)
+    log.info("outbox worker stopped")

@@ -1,0 +1,54 @@
+"""Error pages: every failure gets a clear page (or JSON under /api), never a stack trace."""
+
+import logging
+
+from flask import render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from portal.extensions import db
+from portal.operations import OperationError
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: ("Bad request", "The request could not be understood. Go back and try again."),
+    403: ("Not allowed", "You do not have permission to do that."),
+    404: ("Not found", "There is nothing at this address. It may have been removed."),
+    405: ("Not allowed", "That action is not available here."),
+    409: ("Not possible", "That change is not possible right now."),
+    413: ("Too large", "What you sent is larger than 1 MB. Shorten it and try again."),
+    429: ("Slow down", "You have done that many times just now. Wait a moment and try again."),
+    500: ("Something went wrong", "We could not finish that. Nothing you sent was lost."),
+    503: ("Unavailable", "The service is briefly unavailable. Try again in a few seconds."),
+}
+
+
+def error_page(code: int, message: str | None = None):
+    title, default = MESSAGES.get(code, MESSAGES[500] if code >= 500 else MESSAGES[400])
+    body = message or default
+    if request.path.startswith("/api/"):
+        return {"error": {"code": title.lower().replace(" ", "_"), "message": body}}, code
+    return render_template("error.html", code=code, title=title, message=body), code
+
+
+def register(app) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return error_page(400, "The form expired or came from another site. Reload and try again.")
+
+    @app.errorhandler(OperationError)
+    def operation_error(error):
+        db.session.rollback()
+        return error_page(error.status_code, error.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        return error_page(error.code or 500)
+
+    @app.errorhandler(InternalServerError)
+    def internal_error(error):
+        db.session.rollback()
+        log.error("unhandled error on %s %s", request.method, request.path,
+                  exc_info=error.original_exception)  # fmt: skip
+        return error_page(500)

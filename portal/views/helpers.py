@@ -1,0 +1,107 @@
+"""Loading with permission checks, paging, and what every template can use."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from flask import abort, g, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from sqlalchemy.orm import joinedload
+
+from portal import workflow
+from portal.extensions import db
+from portal.markup import stored_html
+from portal.models import Board, Idea, Role, utcnow
+
+
+def get_board(slug: str) -> Board:
+    """Return the board the current user may see; 404 otherwise (private boards too)."""
+    board = db.session.scalar(db.select(Board).filter_by(slug=slug))
+    if board is None or not board.can_view(current_user):
+        abort(404)
+    return board
+
+
+def get_idea(number: int) -> Idea:
+    """Return the idea the current user may see; 404 otherwise."""
+    idea = db.session.scalar(
+        db.select(Idea)
+        .options(joinedload(Idea.board), joinedload(Idea.author), joinedload(Idea.category))
+        .filter_by(number=number)
+    )
+    if idea is None or not idea.can_view(current_user):
+        abort(404)
+    return idea
+
+
+def visible_boards() -> list[Board]:
+    query = db.select(Board).order_by(Board.position, Board.name)
+    if not (current_user.is_authenticated and current_user.is_staff):
+        query = query.filter_by(is_private=False)
+    return db.session.scalars(query).all()
+
+
+@dataclass
+class Page:
+    items: list
+    number: int
+    per_page: int
+    has_next: bool
+
+    @property
+    def has_prev(self) -> bool:
+        return self.number > 1
+
+
+def page_number() -> int:
+    value = request.args.get("page", "1")
+    return min(int(value), 10_000) if value.isdigit() and int(value) > 0 else 1
+
+
+def paginate(query, number: int, per_page: int) -> Page:
+    """One page of query's rows; one extra row tells whether a next page exists."""
+    rows = db.session.scalars(query.limit(per_page + 1).offset((number - 1) * per_page)).all()
+    return Page(rows[:per_page], number, per_page, len(rows) > per_page)
+
+
+def safe_next(default: str) -> str:
+    """The `next` form field or query value if it points into this site, else default."""
+    target = request.values.get("next") or ""
+    parts = urlsplit(target)
+    if target.startswith("/") and not target.startswith("//") and not parts.netloc:
+        return target
+    return default
+
+
+def time_ago(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    seconds = int((utcnow() - moment).total_seconds())
+    for unit, size in (("year", 31_536_000), ("month", 2_592_000), ("week", 604_800),
+                       ("day", 86_400), ("hour", 3_600), ("minute", 60)):  # fmt: skip
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count > 1 else ''} ago"
+    return "just now"
+
+
+def idea_url(idea: Idea) -> str:
+    return url_for("public.idea", number=idea.number)
+
+
+def register(app) -> None:
+    app.jinja_env.filters["time_ago"] = time_ago
+    app.jinja_env.filters["html"] = stored_html
+    app.jinja_env.filters["iso"] = lambda moment: moment.isoformat() if moment else ""
+    app.jinja_env.filters["date"] = lambda moment: moment.strftime("%-d %b %Y") if moment else ""
+
+    # Globals, not a context processor, so imported macros can use them too.
+    app.jinja_env.globals.update(
+        csrf_token=generate_csrf,
+        csp_nonce=lambda: g.get("csp_nonce", ""),
+        statuses=workflow.STATUSES,
+        Role=Role,
+        idea_url=idea_url,
+        site_name=app.config.get("SITE_NAME", "Stimme"),
+    )

@@ -1,0 +1,298 @@
+"""What visitors and customers use: boards, ideas, votes and comments."""
+
+import secrets
+
+from flask import Blueprint, abort, current_app, flash, redirect, request
+from flask_login import current_user, login_required
+from sqlalchemy import func
+from sqlalchemy.orm import joinedload
+
+from portal import workflow
+from portal.extensions import db, limiter
+from portal.forms import ActionForm, CommentForm, IdeaForm, show_errors
+from portal.htmx import render, render_or_redirect
+from portal.models import Comment, Idea, Role, Subscription, Vote
+from portal.operations import OperationError, ValidationError
+from portal.operations.comments import add_comment, edit_comment
+from portal.operations.ideas import edit_idea, submit_idea
+from portal.operations.subscriptions import set_subscription
+from portal.operations.votes import cast_vote, retract_vote, vote_state, votes_left
+from portal.ratelimits import limit_for, rate_key
+from portal.views.helpers import (
+    get_board,
+    get_idea,
+    idea_url,
+    page_number,
+    paginate,
+    safe_next,
+    visible_boards,
+)
+
+bp = Blueprint("public", __name__)
+
+SORTS = {
+    "trending": ("Trending", Idea.trending),
+    "top": ("Top", Idea.vote_count),
+    "new": ("New", Idea.created_at),
+    "updated": ("Recently updated", Idea.updated_at),
+    "comments": ("Most discussed", Idea.comment_count),
+}
+
+
+def listed_ideas():
+    """Ideas anyone may see in a list: not hidden, deleted, held or merged away."""
+    return db.select(Idea).where(
+        Idea.is_hidden.is_(False), Idea.is_deleted.is_(False), Idea.is_held.is_(False)
+    )
+
+
+@bp.get("/")
+def index():
+    boards = visible_boards()
+    counts = dict(
+        db.session.execute(
+            listed_ideas()
+            .with_only_columns(Idea.board_id, func.count())
+            .where(Idea.status != workflow.DUPLICATE)
+            .group_by(Idea.board_id)
+        ).all()
+    )
+    return render("public/index.html", "boards", boards=boards, counts=counts)
+
+
+def board_filters(board) -> dict:
+    sort = request.args.get("sort", "trending")
+    status = request.args.get("status", "")
+    category = request.args.get("category", "")
+    return {
+        "sort": sort if sort in SORTS else "trending",
+        "status": status if status in workflow.STATUSES else "",
+        "category": category if any(c.slug == category for c in board.categories) else "",
+    }
+
+
+def board_query(board, filters):
+    query = listed_ideas().where(Idea.board_id == board.id)
+    if filters["status"]:
+        query = query.where(Idea.status == filters["status"])
+    else:
+        query = query.where(Idea.status != workflow.DUPLICATE)
+    if filters["category"]:
+        category = next(c for c in board.categories if c.slug == filters["category"])
+        query = query.where(Idea.category_id == category.id)
+    column = SORTS[filters["sort"]][1]
+    return query.options(joinedload(Idea.category)).order_by(column.desc(), Idea.id.desc())
+
+
+def my_votes(ideas) -> dict[int, int]:
+    if not current_user.is_authenticated or not ideas:
+        return {}
+    rows = db.session.execute(
+        db.select(Vote.idea_id, Vote.weight).where(
+            Vote.user_id == current_user.id, Vote.idea_id.in_([i.id for i in ideas])
+        )
+    )
+    return dict(rows.all())
+
+
+@bp.get("/b/<slug>")
+def board(slug):
+    board = get_board(slug)
+    filters = board_filters(board)
+    page = paginate(board_query(board, filters), page_number(), current_app.config["PER_PAGE"])
+    return render(
+        "public/board.html",
+        "idea_list",
+        board=board,
+        filters=filters,
+        sorts=SORTS,
+        page=page,
+        my_votes=my_votes(page.items),
+        votes_left=votes_left(current_user, board),
+    )
+
+
+def idea_context(idea, comment_form=None) -> dict:
+    """Everything the idea page shows: activity, the vote widget and the forms."""
+    staff = current_user.is_authenticated and current_user.is_staff
+    owner = current_user.is_authenticated and current_user.has_role(Role.OWNER)
+    comments_query = (
+        db.select(Comment)
+        .options(joinedload(Comment.author))
+        .filter_by(idea_id=idea.id, is_deleted=False)
+        .order_by(Comment.created_at, Comment.id)
+    )
+    if not owner:
+        comments_query = comments_query.filter_by(is_internal=False)
+    if not staff:
+        comments_query = comments_query.filter_by(is_hidden=False)
+    activity = sorted(
+        [*db.session.scalars(comments_query).all(), *idea.status_changes],
+        key=lambda item: item.created_at,
+    )
+    subscription = None
+    if current_user.is_authenticated:
+        subscription = db.session.scalar(
+            db.select(Subscription).filter_by(user_id=current_user.id, idea_id=idea.id)
+        )
+    return {
+        "idea": idea,
+        "activity": activity,
+        "state": vote_state(current_user, idea),
+        "comment_form": comment_form or CommentForm(formdata=None),
+        "subscription": subscription,
+        "action_form": ActionForm(),
+    }
+
+
+@bp.get("/ideas/<int:number>")
+@bp.get("/ideas/<int:number>-<path:slug>")
+def idea(number, slug=None):
+    idea = get_idea(number)
+    if idea.merged_into is not None and idea.status == workflow.DUPLICATE:
+        return redirect(idea_url(idea.merged_into), code=301)
+    return render("ideas/detail.html", "idea_page", **idea_context(idea))
+
+
+def _weight() -> int:
+    value = request.form.get("weight", "1")
+    return int(value) if value.isdigit() and len(value) < 3 else 0
+
+
+@bp.post("/ideas/<int:number>/vote")
+@login_required
+@limiter.limit(limit_for("vote"), key_func=rate_key)
+def vote(number):
+    idea = get_idea(number)
+    error = None
+    try:
+        if request.form.get("action") == "retract":
+            state = retract_vote(current_user, idea)
+        else:
+            state = cast_vote(current_user, idea, _weight())
+        db.session.commit()
+    except OperationError as refused:
+        db.session.rollback()
+        error = refused.fields.get("weight") or refused.message
+        state = vote_state(current_user, idea)
+        if not request.htmx:
+            flash(error, "error")
+    return render_or_redirect(
+        safe_next(idea_url(idea)),
+        "ideas/_vote.html",
+        "vote",
+        idea=idea,
+        state=state,
+        error=error,
+        oob_budget=True,
+    )
+
+
+@bp.route("/b/<slug>/new", methods=["GET", "POST"])
+@login_required
+@limiter.limit(limit_for("post"), key_func=rate_key, methods=["POST"])
+def submit(slug):
+    board = get_board(slug)
+    form = IdeaForm()
+    form.category.choices = [("", "No category")] + [(str(c.id), c.name) for c in board.categories]
+    if not form.is_submitted():
+        form.submission_key.data = secrets.token_urlsafe(16)
+        return render("ideas/new.html", "idea_form", board=board, form=form)
+    try:
+        idea = submit_idea(
+            current_user, board, form.title.data, form.body.data, form.category.data,
+            form.submission_key.data,
+        )  # fmt: skip
+        db.session.commit()
+    except ValidationError as invalid:
+        db.session.rollback()
+        show_errors(form, invalid)
+        return render("ideas/new.html", "idea_form", 422, board=board, form=form)
+    if idea.is_held:
+        flash(
+            "Thanks! Your idea waits for a moderator's approval before others can see it.", "info"
+        )
+    else:
+        flash("Your idea is posted. Share it so others can vote for it.", "success")
+    return redirect(idea_url(idea), code=303)
+
+
+@bp.route("/ideas/<int:number>/edit", methods=["GET", "POST"])
+@login_required
+def edit(number):
+    idea = get_idea(number)
+    if not idea.can_edit(current_user):
+        abort(403)
+    form = IdeaForm(obj=None if request.method == "POST" else idea)
+    form.category.choices = [("", "No category")] + [
+        (str(c.id), c.name) for c in idea.board.categories
+    ]
+    if request.method == "GET":
+        form.category.data = str(idea.category_id or "")
+        return render("ideas/edit.html", "idea_form", idea=idea, form=form)
+    try:
+        edit_idea(current_user, idea, form.title.data, form.body.data, form.category.data)
+        db.session.commit()
+    except ValidationError as invalid:
+        db.session.rollback()
+        show_errors(form, invalid)
+        return render("ideas/edit.html", "idea_form", 422, idea=idea, form=form)
+    flash("Your changes are saved.", "success")
+    return redirect(idea_url(idea), code=303)
+
+
+@bp.post("/ideas/<int:number>/comments")
+@login_required
+@limiter.limit(limit_for("comment"), key_func=rate_key)
+def comment(number):
+    idea = get_idea(number)
+    form = CommentForm()
+    official = request.form.get("kind") == "official"
+    internal = request.form.get("kind") == "internal"
+    try:
+        posted = add_comment(current_user, idea, form.body.data, official, internal)
+        db.session.commit()
+    except ValidationError as invalid:
+        db.session.rollback()
+        show_errors(form, invalid)
+        status = 200 if request.htmx else 422
+        return render("ideas/detail.html", "comments", status, **idea_context(idea, form))
+    url = f"{idea_url(idea)}#comment-{posted.id}"
+    return render_or_redirect(url, "ideas/detail.html", "comments", **idea_context(idea))
+
+
+def get_comment(comment_id) -> Comment:
+    comment = db.session.get(Comment, comment_id)
+    if comment is None or comment.is_deleted or not comment.idea.can_view(current_user):
+        abort(404)
+    if not comment.can_edit(current_user):
+        abort(403)
+    return comment
+
+
+@bp.route("/comments/<int:comment_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_comment_view(comment_id):
+    comment = get_comment(comment_id)
+    form = CommentForm(obj=comment)
+    if request.method == "POST":
+        try:
+            edit_comment(current_user, comment, form.body.data)
+            db.session.commit()
+            return redirect(f"{idea_url(comment.idea)}#comment-{comment.id}", code=303)
+        except ValidationError as invalid:
+            db.session.rollback()
+            show_errors(form, invalid)
+    return render("ideas/edit_comment.html", "comment_form", comment=comment, form=form)
+
+
+@bp.post("/ideas/<int:number>/subscription")
+@login_required
+def subscription(number):
+    idea = get_idea(number)
+    level = request.form.get("level")
+    set_subscription(current_user, idea, level if level in ("status", "all") else None)
+    db.session.commit()
+    flash("You will no longer get updates on this idea." if level not in ("status", "all")
+          else "You are following this idea.", "success")  # fmt: skip
+    return redirect(idea_url(idea), code=303)

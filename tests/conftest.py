@@ -1,0 +1,162 @@
+"""Fixtures in flaskr's manner: app, client, auth, plus factories for believable data.
+
+The suite runs on SQLite by default and on PostgreSQL when TEST_DATABASE_URL names one.
+"""
+
+import os
+import socket
+
+import pytest
+from sqlalchemy import text
+from werkzeug.security import generate_password_hash
+
+from portal import create_app
+from portal.extensions import db, limiter
+from portal.models import Board, Category, Role, User, utcnow
+from portal.operations.ideas import submit_idea
+
+PASSWORD = "correct horse battery"
+PASSWORD_HASH = generate_password_hash(PASSWORD)
+
+
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    instance = tmp_path_factory.mktemp("instance")
+    app = create_app(
+        {
+            "ENV": {"PORTAL_ENV": "development"},
+            "INSTANCE_PATH": str(instance),
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url(tmp_path_factory),
+            "WTF_CSRF_ENABLED": False,
+            "MAIL_URL": f"file://{instance / 'mail'}",
+            "BASE_URL": "http://localhost",
+        }
+    )
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+def empty_tables() -> None:
+    tables = list(reversed(db.metadata.sorted_tables))
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{table.name}"' for table in tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(app):
+    with app.app_context():
+        empty_tables()
+    limiter.reset()
+    yield
+
+
+@pytest.fixture
+def ctx(app):
+    """An application context for tests that call operations directly."""
+    with app.app_context():
+        yield
+        db.session.rollback()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Factory:
+    """Makes believable rows; every call commits so the app sees them."""
+
+    def __init__(self, app):
+        self.app = app
+        self.count = 0
+
+    def user(self, role=Role.CUSTOMER, name=None, email=None, **fields) -> User:
+        self.count += 1
+        with self.app.app_context():
+            user = User(
+                email=email or f"person{self.count}@example.com",
+                name=name or f"Person {self.count}",
+                password_hash=PASSWORD_HASH,
+                email_verified_at=utcnow(),
+                **fields,
+            )
+            user.role = role
+            db.session.add(user)
+            db.session.commit()
+            db.session.refresh(user)
+            db.session.expunge(user)
+            return user
+
+    def board(self, slug="features", categories=("Reporting", "Integrations"), **fields):
+        with self.app.app_context():
+            board = Board(slug=slug, name=fields.pop("name", slug.replace("-", " ").title()),
+                          description="Ideas for the product.", **fields)  # fmt: skip
+            db.session.add(board)
+            for name in categories:
+                db.session.add(Category(board=board, name=name, slug=name.lower()))
+            db.session.commit()
+            return board.id
+
+    def idea(self, board_id, author, title="Export reports as CSV", body="We need it.", **fields):
+        with self.app.app_context():
+            board = db.session.get(Board, board_id)
+            author = db.session.get(User, author.id)
+            idea = submit_idea(author, board, title, body)
+            for name, value in fields.items():
+                setattr(idea, name, value)
+            idea.refresh_trending()
+            db.session.commit()
+            return idea.number
+
+
+@pytest.fixture
+def make(app):
+    return Factory(app)
+
+
+class Auth:
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, user):
+        """Sign in through the real form, as a person would."""
+        response = self.client.post("/signin", data={"email": user.email, "password": PASSWORD})
+        assert response.status_code == 303, response.text
+        return response
+
+    def logout(self):
+        return self.client.post("/signout")
+
+
+@pytest.fixture
+def auth(client):
+    return Auth(client)
+
+
+def htmx_headers(**extra) -> dict:
+    return {"HX-Request": "true", **extra}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
