@@ -27,6 +27,14 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+# Indexes made by hand-written, PostgreSQL-only migrations; the models do not describe them.
+UNMODELLED_INDEXES = {"ix_idea_search", "ix_idea_title_trgm"}
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    return not (type_ == "index" and name in UNMODELLED_INDEXES)
+
+
 def get_engine_url():
     try:
         return get_engine().url.render_as_string(hide_password=False).replace("%", "%%")
@@ -101,6 +109,7 @@ def run_migrations_online():
             connection=connection,
             target_metadata=get_metadata(),
             render_item=render_item,
+            include_object=include_object,
             **conf_args,
         )
 

@@ -6,7 +6,7 @@ import os
 from flask import Flask
 
 from portal.config import load_config
-from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
+from portal.extensions import csrf, db, limiter, login_manager, migrate
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -42,6 +42,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from portal.database import configure_sqlite
 
+    # Imported here: once the submodule portal.htmx is loaded, the package attribute
+    # `portal.htmx` is that module, so a module-level `htmx` would break a second app.
+    from portal.extensions import htmx
+
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
@@ -57,17 +61,19 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal.views import account, auth, health, public
+    from portal.views import account, auth, health, public, search
 
-    for module in (public, auth, account, health):
+    for module in (public, search, auth, account, health):
         app.register_blueprint(module.bp)
 
 
 def register_request_hooks(app: Flask) -> None:
+    from portal.search import apply_after_response
     from portal.security import apply_security_headers, prepare_nonce
 
     app.before_request(prepare_nonce)
     app.after_request(apply_security_headers)
+    app.after_request(apply_after_response)
 
 
 def register_errorhandlers(app: Flask) -> None:

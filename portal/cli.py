@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from portal.extensions import db
 from portal.models import Idea, Role
@@ -13,7 +14,7 @@ DEMO_ACCOUNTS_FILE = "demo-accounts.txt"
 
 def _print_accounts(result: dict) -> str:
     lines = [f"Demo accounts (password: {result['password']}):"]
-    for email in result["accounts"][:4]:
+    for email in result["accounts"][:3]:
         lines.append(f"  {email}")
     lines.append(
         f"  ... customer1@example.com to customer{len(result['accounts']) - 3}@example.com"
@@ -22,6 +23,7 @@ def _print_accounts(result: dict) -> str:
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--ideas", default=300, show_default=True, help="How many ideas to create.")
 @click.option("--password", default=None, help="Password for every demo account.")
 @click.option("--if-empty", is_flag=True, help="Do nothing (but list the accounts) if seeded.")
@@ -39,6 +41,9 @@ def seed_demo_command(ideas, password, if_empty):
         db.session.commit()
     except DemoError as refused:
         raise click.ClickException(str(refused)) from None
+    from portal.search import reindex_all
+
+    reindex_all()
     text = _print_accounts(result)
     saved.write_text(text + "\n")
     saved.chmod(0o600)
@@ -50,6 +55,7 @@ def seed_demo_command(ideas, password, if_empty):
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("email")
 @click.option("--name", required=True, help="Display name.")
 @click.option("--role", default="customer", show_default=True,
@@ -73,18 +79,34 @@ def create_user_command(email, name, role, password):
 
 
 @click.command("worker")
+@with_appcontext
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 def worker_command(once):
     """Send queued emails and webhooks until stopped, retrying failures with backoff."""
-    from portal.outbox import drain, run_worker
+    from portal.outbox import catch_up_search, drain, run_worker
 
     if once:
+        catch_up_search()
         sent, failed = drain()
         click.echo(f"Sent {sent}, failed {failed} (will retry).")
     else:
         run_worker()
 
 
+@click.command("search-reindex")
+@with_appcontext
+def search_reindex_command():
+    """Rebuild the search index beside the old one and swap it in; searches keep working."""
+    import time
+
+    from portal.search import reindex_all
+
+    started = time.monotonic()
+    count = reindex_all()
+    click.echo(f"Indexed {count} ideas in {time.monotonic() - started:.1f} s.")
+
+
 def register(app) -> None:
-    for command in (seed_demo_command, create_user_command, worker_command):
+    commands = (seed_demo_command, create_user_command, worker_command, search_reindex_command)
+    for command in commands:
         app.cli.add_command(command)

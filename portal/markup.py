@@ -4,7 +4,7 @@ import re
 
 import nh3
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 ALLOWED_TAGS = frozenset(
     {
@@ -51,3 +51,46 @@ def render_markdown(text: str) -> str:
 def stored_html(html: str) -> Markup:
     """Mark HTML made by render_markdown as safe for templates."""
     return Markup(html)
+
+
+def highlight_marked(text: str, start: str = "\x02", stop: str = "\x03") -> Markup:
+    """Escape text whose matches a search engine wrapped in start/stop, then mark them."""
+    escaped = str(escape(text))
+    return Markup(escaped.replace(start, "<mark>").replace(stop, "</mark>"))
+
+
+def highlight_words(text: str, words: list[str], limit: int = 240) -> Markup:
+    """A plain excerpt of text with the given words marked, for the SQL fallback."""
+    words = [w for w in words if w]
+    excerpt = text[:limit] + ("…" if len(text) > limit else "")
+    if not words:
+        return Markup(escape(excerpt))
+    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    return highlight_marked(
+        pattern.sub(
+            lambda m: f"\x02{m.group(0)}\x03", excerpt.replace("\x02", "").replace("\x03", "")
+        )
+    )
+
+
+class HighlightFormatter:
+    """A Whoosh formatter that escapes every character it does not mark."""
+
+    between = " … "
+
+    def format_fragment(self, fragment, replace=False) -> str:
+        text, index, output = fragment.text, fragment.startchar, []
+        for token in fragment.matches:
+            if token.startchar is None or token.startchar < index:
+                continue
+            output.append(str(escape(text[index : token.startchar])))
+            output.append(f"<mark>{escape(text[token.startchar : token.endchar])}</mark>")
+            index = token.endchar
+        output.append(str(escape(text[index : fragment.endchar])))
+        return "".join(output)
+
+    def format(self, fragments, replace=False) -> str:
+        return self.between.join(self.format_fragment(f) for f in fragments)
+
+    def __call__(self, text, fragments) -> str:
+        return self.format(fragments)

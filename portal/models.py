@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -76,7 +77,7 @@ NEW_ACCOUNT_AGE = timedelta(hours=24)
 
 # Trending: every tenfold of support is worth this much age, as in Reddit's "hot" rank.
 TRENDING_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
-TRENDING_SECONDS_PER_TENFOLD = 3 * 24 * 3600
+TRENDING_SECONDS_PER_TENFOLD = 7 * 24 * 3600
 
 
 def trending_score(vote_count: int, comment_count: int, created_at: datetime) -> float:
@@ -379,8 +380,25 @@ class Flag(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # One flag per person per item; NULLs are distinct in unique constraints, so each
+    # kind of target gets its own partial index.
     __table_args__ = (
-        UniqueConstraint("user_id", "idea_id", "comment_id"),
+        Index(
+            "uq_flag_user_idea",
+            "user_id",
+            "idea_id",
+            unique=True,
+            sqlite_where=text("idea_id IS NOT NULL"),
+            postgresql_where=text("idea_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_flag_user_comment",
+            "user_id",
+            "comment_id",
+            unique=True,
+            sqlite_where=text("comment_id IS NOT NULL"),
+            postgresql_where=text("comment_id IS NOT NULL"),
+        ),
         CheckConstraint("(idea_id IS NULL) <> (comment_id IS NULL)", name="flags_one_target"),
     )
 
@@ -436,3 +454,11 @@ class Counter(db.Model):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SearchTask(db.Model):
+    """An idea whose index entry must be refreshed: written with the change, applied after."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idea_id: Mapped[int] = mapped_column(Integer, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -11,6 +11,7 @@ from sqlalchemy import or_
 from portal.extensions import db
 from portal.mail import build_message, mailer_from_url
 from portal.models import OutboxMessage, utcnow
+from portal.search import apply_pending, repair_drift
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,18 @@ def drain() -> tuple[int, int]:
     return sent, failed
 
 
+def catch_up_search() -> None:
+    """At start: repair any drift between index and database, then apply what is queued."""
+    try:
+        queued = repair_drift()
+        while apply_pending():
+            pass
+        log.info("search index checked: %s ideas needed an update", queued)
+    except Exception:  # the site works without the index; the loop retries
+        db.session.rollback()
+        log.exception("could not check the search index")
+
+
 def run_worker(poll_seconds: float = 1.0) -> None:
     """Deliver until SIGTERM or SIGINT, finishing the message in hand first."""
     stopping = False
@@ -110,9 +123,11 @@ def run_worker(poll_seconds: float = 1.0) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("outbox worker started")
+    catch_up_search()
     while not stopping:
         try:
             sent, failed = drain()
+            sent += apply_pending()
         except Exception:  # a database outage: wait and try again
             db.session.rollback()
             log.exception("outbox worker could not reach the database")

@@ -9,6 +9,13 @@ def prepare_nonce() -> None:
     g.csp_nonce = secrets.token_urlsafe(16)
 
 
+def csp_nonce() -> str:
+    """This request's script nonce, made on first use (CSRF refusals precede prepare_nonce)."""
+    if "csp_nonce" not in g:
+        prepare_nonce()
+    return g.csp_nonce
+
+
 def content_security_policy(nonce: str) -> str:
     return "; ".join(
         [
@@ -28,9 +35,7 @@ def content_security_policy(nonce: str) -> str:
 
 def apply_security_headers(response):
     headers = response.headers
-    headers.setdefault(
-        "Content-Security-Policy", content_security_policy(g.get("csp_nonce", "none"))
-    )
+    headers.setdefault("Content-Security-Policy", content_security_policy(csp_nonce()))
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     headers.setdefault("X-Frame-Options", "DENY")

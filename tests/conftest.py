@@ -14,6 +14,7 @@ from portal import create_app
 from portal.extensions import db, limiter
 from portal.models import Board, Category, Role, User, utcnow
 from portal.operations.ideas import submit_idea
+from portal.search import apply_pending, get_backend
 
 PASSWORD = "correct horse battery"
 PASSWORD_HASH = generate_password_hash(PASSWORD)
@@ -43,6 +44,9 @@ def app(tmp_path_factory):
     with app.app_context():
         db.drop_all()
         db.create_all()
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+            db.session.commit()
     yield app
     with app.app_context():
         db.session.remove()
@@ -65,6 +69,7 @@ def empty_tables() -> None:
 def _clean_state(app):
     with app.app_context():
         empty_tables()
+        get_backend().rebuild([])  # an empty search index, as on a new site
     limiter.reset()
     yield
 
@@ -125,6 +130,7 @@ class Factory:
                 setattr(idea, name, value)
             idea.refresh_trending()
             db.session.commit()
+            apply_pending()
             return idea.number
 
 

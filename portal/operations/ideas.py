@@ -7,6 +7,7 @@ from portal.models import Category, Counter, Idea, SubscriptionLevel, utcnow
 from portal.operations import PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
 from portal.operations.subscriptions import subscribe
+from portal.search import queue_reindex
 
 TITLE_MIN, TITLE_MAX = 5, 120
 BODY_MAX = 10_000
@@ -58,7 +59,8 @@ def needs_review(author, board) -> bool:
     return author.is_new or has_approved is None
 
 
-def _existing_submission(author, key) -> Idea | None:
+def existing_submission(author, key) -> Idea | None:
+    """The idea this author already made with this form's one-time key, if any."""
     if not key:
         return None
     return db.session.scalar(db.select(Idea).filter_by(author_id=author.id, submission_key=key))
@@ -68,7 +70,7 @@ def submit_idea(author, board, title, body, category_id=None, submission_key=Non
     """Post a new idea (or return the one this form already made); raises OperationError."""
     if not (author.is_authenticated and author.can_write):
         raise PermissionDenied("Your account cannot post ideas.")
-    existing = _existing_submission(author, submission_key)
+    existing = existing_submission(author, submission_key)
     if existing is not None:
         return existing
     title, body = validate_idea(title, body)
@@ -95,11 +97,12 @@ def submit_idea(author, board, title, body, category_id=None, submission_key=Non
             db.session.add(idea)
     except IntegrityError:
         # A concurrent double submit won the race; answer with the idea it made.
-        existing = _existing_submission(author, submission_key)
+        existing = existing_submission(author, submission_key)
         if existing is None:
             raise
         return existing
     subscribe(author, idea, SubscriptionLevel.ALL)
+    queue_reindex(idea)
     return idea
 
 
@@ -117,5 +120,6 @@ def edit_idea(editor, idea, title, body, category_id=None) -> Idea:
         idea.edited_by_staff = True
         after = {"title": title, "body": body, "category_id": idea.category_id}
         record_audit(editor, "idea.edit", idea, before, after)
+    queue_reindex(idea)
     db.session.flush()
     return idea

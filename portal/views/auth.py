@@ -28,14 +28,13 @@ def signup():
     form = SignUpForm()
     if form.validate_on_submit():
         try:
-            user = register_user(form.email.data, form.name.data, form.password.data)
+            register_user(form.email.data, form.name.data, form.password.data)
             db.session.commit()
         except ValidationError as invalid:
             db.session.rollback()
             show_errors(form, invalid)
         else:
-            if user is not None:
-                _start_session(user, remember=False)
+            # No session yet: signing in here would tell a taken address from a new one.
             flash(CHECK_EMAIL, "info")
             return redirect(url_for("public.index"), code=303)
     return render_template("auth/signup.html", form=form), 422 if form.errors else 200
@@ -50,8 +49,14 @@ def verify(token):
         db.session.rollback()
         flash(refused.message, "error")
         return redirect(url_for("public.index"), code=303)
-    flash(f"Thanks, {user.name}: your email address is confirmed.", "success")
-    return redirect(url_for("public.index"), code=303)
+    if current_user.is_authenticated:
+        flash(f"Thanks, {user.name}: your email address is confirmed.", "success")
+        return redirect(url_for("public.index"), code=303)
+    flash(
+        f"Thanks, {user.name}: your email address is confirmed. Sign in to post and vote.",
+        "success",
+    )
+    return redirect(url_for("auth.signin"), code=303)
 
 
 @bp.post("/verify/resend")

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from flask import abort, g, request, url_for
+from flask import abort, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy.orm import joinedload
@@ -13,18 +13,27 @@ from portal import workflow
 from portal.extensions import db
 from portal.markup import stored_html
 from portal.models import Board, Idea, Role, utcnow
+from portal.security import csp_nonce
 
 
 def get_board(slug: str) -> Board:
     """Return the board the current user may see; 404 otherwise (private boards too)."""
+    if "\x00" in slug:  # PostgreSQL refuses NUL in text instead of finding nothing
+        abort(404)
     board = db.session.scalar(db.select(Board).filter_by(slug=slug))
     if board is None or not board.can_view(current_user):
         abort(404)
     return board
 
 
+# The largest id a 32-bit column holds: SQLite raises on larger numbers instead of finding none.
+MAX_ID = 2**31 - 1
+
+
 def get_idea(number: int) -> Idea:
     """Return the idea the current user may see; 404 otherwise."""
+    if number > MAX_ID:
+        abort(404)
     idea = db.session.scalar(
         db.select(Idea)
         .options(joinedload(Idea.board), joinedload(Idea.author), joinedload(Idea.category))
@@ -56,7 +65,8 @@ class Page:
 
 def page_number() -> int:
     value = request.args.get("page", "1")
-    return min(int(value), 10_000) if value.isdigit() and int(value) > 0 else 1
+    # isdecimal, not isdigit: int() refuses digits such as "²".
+    return min(int(value), 10_000) if value.isdecimal() and int(value) > 0 else 1
 
 
 def paginate(query, number: int, per_page: int) -> Page:
@@ -99,7 +109,7 @@ def register(app) -> None:
     # Globals, not a context processor, so imported macros can use them too.
     app.jinja_env.globals.update(
         csrf_token=generate_csrf,
-        csp_nonce=lambda: g.get("csp_nonce", ""),
+        csp_nonce=csp_nonce,
         statuses=workflow.STATUSES,
         Role=Role,
         idea_url=idea_url,

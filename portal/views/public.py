@@ -11,14 +11,23 @@ from portal import workflow
 from portal.extensions import db, limiter
 from portal.forms import ActionForm, CommentForm, IdeaForm, show_errors
 from portal.htmx import render, render_or_redirect
+from portal.markup import clean_text
 from portal.models import Comment, Idea, Role, Subscription, Vote
 from portal.operations import OperationError, ValidationError
 from portal.operations.comments import add_comment, edit_comment
-from portal.operations.ideas import edit_idea, submit_idea
+from portal.operations.ideas import edit_idea, existing_submission, submit_idea
 from portal.operations.subscriptions import set_subscription
-from portal.operations.votes import cast_vote, retract_vote, vote_state, votes_left
+from portal.operations.votes import (
+    VOTING_STATUSES,
+    cast_vote,
+    retract_vote,
+    vote_state,
+    votes_left,
+)
 from portal.ratelimits import limit_for, rate_key
+from portal.search import similar_ideas
 from portal.views.helpers import (
+    MAX_ID,
     get_board,
     get_idea,
     idea_url,
@@ -57,7 +66,22 @@ def index():
             .group_by(Idea.board_id)
         ).all()
     )
-    return render("public/index.html", "boards", boards=boards, counts=counts)
+    public_ideas = (
+        listed_ideas()
+        .where(Idea.board_id.in_([board.id for board in boards]))
+        .options(joinedload(Idea.board))
+        .limit(6)
+    )
+    trending = db.session.scalars(
+        public_ideas.where(Idea.status.in_(VOTING_STATUSES)).order_by(Idea.trending.desc())
+    ).all()
+    shipped = db.session.scalars(
+        public_ideas.where(Idea.status == "completed").order_by(Idea.status_changed_at.desc())
+    ).all()
+    return render(
+        "public/index.html", "boards", boards=boards, counts=counts, trending=trending,
+        shipped=shipped,
+    )  # fmt: skip
 
 
 def board_filters(board) -> dict:
@@ -81,7 +105,9 @@ def board_query(board, filters):
         category = next(c for c in board.categories if c.slug == filters["category"])
         query = query.where(Idea.category_id == category.id)
     column = SORTS[filters["sort"]][1]
-    return query.options(joinedload(Idea.category)).order_by(column.desc(), Idea.id.desc())
+    return query.options(joinedload(Idea.category), joinedload(Idea.author)).order_by(
+        column.desc(), Idea.id.desc()
+    )
 
 
 def my_votes(ideas) -> dict[int, int]:
@@ -156,7 +182,7 @@ def idea(number, slug=None):
 
 def _weight() -> int:
     value = request.form.get("weight", "1")
-    return int(value) if value.isdigit() and len(value) < 3 else 0
+    return int(value) if value.isdecimal() and len(value) < 3 else 0
 
 
 @bp.post("/ideas/<int:number>/vote")
@@ -198,6 +224,12 @@ def submit(slug):
     if not form.is_submitted():
         form.submission_key.data = secrets.token_urlsafe(16)
         return render("ideas/new.html", "idea_form", board=board, form=form)
+    posted = existing_submission(current_user, form.submission_key.data)
+    if posted is not None:  # a double-clicked submit lands on the idea the first click made
+        return redirect(idea_url(posted), code=303)
+    if not form.confirmed.data and (similar := similar_to(board, form.title.data)):
+        form.confirmed.data = "1"  # the next submit posts
+        return render("ideas/new.html", "idea_form", board=board, form=form, **similar)
     try:
         idea = submit_idea(
             current_user, board, form.title.data, form.body.data, form.category.data,
@@ -215,6 +247,18 @@ def submit(slug):
     else:
         flash("Your idea is posted. Share it so others can vote for it.", "success")
     return redirect(idea_url(idea), code=303)
+
+
+def similar_to(board, title) -> dict:
+    """Ideas like this title on this board, to show before a duplicate is posted."""
+    from portal.views.search import ideas_by_number, last_responses
+
+    numbers = similar_ideas(clean_text(title or ""), [board.slug])
+    ideas = ideas_by_number(numbers)
+    similar = [ideas[n] for n in numbers if n in ideas]
+    if not similar:
+        return {}
+    return {"similar": similar, "responses": last_responses(similar), "my_votes": my_votes(similar)}
 
 
 @bp.route("/ideas/<int:number>/edit", methods=["GET", "POST"])
@@ -262,7 +306,7 @@ def comment(number):
 
 
 def get_comment(comment_id) -> Comment:
-    comment = db.session.get(Comment, comment_id)
+    comment = db.session.get(Comment, comment_id) if comment_id <= MAX_ID else None
     if comment is None or comment.is_deleted or not comment.idea.can_view(current_user):
         abort(404)
     if not comment.can_edit(current_user):

@@ -1,0 +1,238 @@
+"""Full-text search behind one small interface (SPEC section 5).
+
+Index changes are queued as SearchTask rows in the same transaction as the change and
+applied after commit; a failed apply leaves the rows for the next try (a later request or
+the worker). When the index cannot answer, searches fall back to plain SQL.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+from flask import current_app, g, has_request_context
+from markupsafe import Markup
+from sqlalchemy.orm import joinedload
+
+from portal.extensions import db
+from portal.models import Idea, SearchTask
+
+log = logging.getLogger(__name__)
+
+APPLY_BATCH = 500
+
+
+class SearchUnavailable(RuntimeError):
+    """The index is missing, locked or broken; callers fall back or retry later."""
+
+
+@dataclass
+class SearchQuery:
+    text: str
+    boards: list[str]  # slugs the searcher may see
+    board: str = ""  # narrow to one of them
+    status: str = ""
+    include_duplicates: bool = False
+    page: int = 1
+    per_page: int = 20
+
+
+@dataclass
+class Hit:
+    number: int
+    title: Markup
+    snippet: Markup
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    total: int
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    fallback: bool = False
+
+
+def idea_document(idea: Idea) -> dict | None:
+    """What the index holds for an idea, or None when it must not be found at all."""
+    if not idea.is_public:
+        return None
+    return {
+        "number": idea.number,
+        "board": idea.board.slug,
+        "status": idea.status,
+        "category": idea.category.name if idea.category else "",
+        "title": idea.title,
+        "body": idea.body,
+        "stamp": index_stamp(idea.updated_at, idea.status),
+    }
+
+
+def index_stamp(updated_at, status: str) -> str:
+    """Changes whenever anything the index holds changes: used to find drift."""
+    return f"{updated_at.timestamp():.6f}:{status}"
+
+
+def get_backend():
+    """The configured backend, one per process and app."""
+    extensions = current_app.extensions
+    if "search" not in extensions:
+        name = current_app.config["SEARCH_BACKEND"]
+        if name == "postgres":
+            from portal.search.postgres_backend import PostgresBackend
+
+            extensions["search"] = PostgresBackend()
+        elif name == "whoosh":
+            from portal.search.whoosh_backend import WhooshBackend
+
+            extensions["search"] = WhooshBackend(current_app.config["SEARCH_INDEX_DIR"])
+        else:
+            raise ValueError(f"SEARCH_BACKEND must be 'whoosh' or 'postgres', not {name!r}")
+    return extensions["search"]
+
+
+def queue_reindex(idea: Idea) -> None:
+    """Record, in the current transaction, that idea's index entry must be refreshed."""
+    db.session.flush()
+    db.session.add(SearchTask(idea_id=idea.id))
+    if has_request_context():
+        g.search_tasks_queued = True
+
+
+def apply_after_response(response):
+    """Apply this request's index updates: the view has committed by now.
+
+    Only posts and edits queue updates (votes do not), so the few milliseconds this adds
+    fall on rare requests; anything that fails stays queued for the worker.
+    """
+    if g.pop("search_tasks_queued", False):
+        try:
+            apply_pending()
+        except Exception:  # never the person's problem: the worker retries
+            db.session.rollback()
+            log.exception("applying search updates failed; they stay queued")
+    return response
+
+
+def load_ideas(idea_ids) -> list[Idea]:
+    return db.session.scalars(
+        db.select(Idea)
+        .options(joinedload(Idea.board), joinedload(Idea.category))
+        .where(Idea.id.in_(idea_ids))
+    ).all()
+
+
+def apply_pending(limit: int = APPLY_BATCH) -> int:
+    """Apply queued index updates; returns how many were applied (0 if the index is busy)."""
+    backend = get_backend()
+    if not backend.needs_tasks:
+        return _discard_tasks(limit)
+    try:
+        with backend.writing() as writer:
+            # Read under the writer lock, so an older state never overwrites a newer one.
+            tasks = db.session.scalars(
+                db.select(SearchTask).order_by(SearchTask.id).limit(limit)
+            ).all()
+            if not tasks:
+                db.session.rollback()
+                return 0
+            ideas = {idea.id: idea for idea in load_ideas({t.idea_id for t in tasks})}
+            for idea_id in {t.idea_id for t in tasks}:
+                idea = ideas.get(idea_id)
+                document = idea_document(idea) if idea else None
+                if document is None and idea is not None:
+                    writer.delete(idea.number)
+                elif document is not None:
+                    writer.upsert(document)
+            task_ids = [t.id for t in tasks]
+    except SearchUnavailable as error:
+        db.session.rollback()
+        log.info("search index busy or unavailable, updates stay queued: %s", error)
+        return 0
+    db.session.execute(db.delete(SearchTask).where(SearchTask.id.in_(task_ids)))
+    db.session.commit()
+    return len(task_ids)
+
+
+def _discard_tasks(limit: int) -> int:
+    """Backends that read the database directly need no queue."""
+    result = db.session.execute(
+        db.delete(SearchTask).where(
+            SearchTask.id.in_(db.select(SearchTask.id).order_by(SearchTask.id).limit(limit))
+        )
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+def search_ideas(query: SearchQuery) -> SearchResult:
+    """Ranked, highlighted hits; falls back to plain SQL when the index cannot answer."""
+    from portal.search.sql_backend import SqlBackend
+
+    if not query.boards or not query.text.strip():
+        return SearchResult([], 0)
+    try:
+        return get_backend().search(query)
+    except SearchUnavailable as error:
+        log.warning("search index unavailable, answering from SQL: %s", error)
+        result = SqlBackend().search(query)
+        result.fallback = True
+        return result
+
+
+def similar_ideas(title: str, boards: list[str], limit: int = 5) -> list[int]:
+    """Numbers of the ideas most like a new title, duplicates left out."""
+    from portal.search.sql_backend import SqlBackend
+
+    if len(title.strip()) < 3 or not boards:
+        return []
+    try:
+        return get_backend().similar(title, boards, limit)
+    except SearchUnavailable as error:
+        log.warning("search index unavailable, similar ideas from SQL: %s", error)
+        return SqlBackend().similar(title, boards, limit)
+
+
+def indexable_ideas():
+    """Every idea the index should hold, in batches, for rebuilds and drift checks."""
+    query = (
+        db.select(Idea)
+        .options(joinedload(Idea.board), joinedload(Idea.category))
+        .where(Idea.is_hidden.is_(False), Idea.is_deleted.is_(False), Idea.is_held.is_(False))
+        .order_by(Idea.id)
+        .execution_options(yield_per=1000)
+    )
+    for idea in db.session.scalars(query):
+        yield idea_document(idea)
+
+
+def reindex_all() -> int:
+    """Build a new index from the database, swap it in, then catch up; returns its size."""
+    count = get_backend().rebuild(indexable_ideas())
+    # Changes made while the new index was built went to the old one: find and apply them.
+    repair_drift()
+    while apply_pending():
+        pass
+    return count
+
+
+def repair_drift() -> int:
+    """Queue every idea whose index entry differs from the database; returns how many."""
+    backend = get_backend()
+    if not backend.needs_tasks:
+        return 0
+    try:
+        indexed = backend.stamps()
+    except SearchUnavailable:
+        log.warning("search index unreadable: rebuilding it from the database")
+        return reindex_all()
+    rows = db.session.execute(
+        db.select(Idea.id, Idea.number, Idea.updated_at, Idea.status).where(
+            Idea.is_hidden.is_(False), Idea.is_deleted.is_(False), Idea.is_held.is_(False)
+        )
+    ).all()
+    wanted = {row.number: index_stamp(row.updated_at, row.status) for row in rows}
+    stale = [row.id for row in rows if indexed.get(row.number) != wanted[row.number]]
+    unwanted = set(indexed) - set(wanted)
+    if unwanted:
+        stale += db.session.scalars(db.select(Idea.id).where(Idea.number.in_(unwanted))).all()
+    db.session.add_all(SearchTask(idea_id=idea_id) for idea_id in stale)
+    db.session.commit()
+    return len(stale)

@@ -1,0 +1,136 @@
+"""SEARCH_BACKEND=postgres: PostgreSQL's own full-text search, for several machines.
+
+It reads the idea table directly (an expression GIN index keeps it fast), so there is no
+index to drift and queued updates are simply discarded. Typos are caught by trigram
+similarity on titles (the pg_trgm extension, created by the migration).
+"""
+
+import re
+
+from sqlalchemy import func, literal_column, or_
+
+from portal.extensions import db
+from portal.markup import highlight_marked
+from portal.models import Board, Idea
+from portal.search import Hit, SearchQuery, SearchResult, SearchUnavailable
+
+CONFIG = "english"
+DUPLICATE = "duplicate"
+FEW_HITS = 3  # below this, title words with a typo count as matches too
+TYPO_SIMILARITY = 0.5
+HEADLINE = "StartSel=\x02, StopSel=\x03, MaxFragments=2, MaxWords=30, MinWords=10"
+TITLE_HEADLINE = "StartSel=\x02, StopSel=\x03, HighlightAll=true"
+
+
+def search_vector():
+    """The expression the GIN index `ix_idea_search` is built on: title weighs most.
+
+    Constants are literals, not bound parameters, so the planner sees the indexed expression.
+    """
+    config, empty = literal_column(f"'{CONFIG}'"), literal_column("''")
+
+    def weighted(column, weight):
+        vector = func.to_tsvector(config, func.coalesce(column, empty))
+        return func.setweight(vector, literal_column(f"'{weight}'"))
+
+    return weighted(Idea.title, "A").op("||")(weighted(Idea.body, "B"))
+
+
+def to_tsquery_text(text_: str) -> str:
+    """Turn `word*` into a prefix match; everything else goes to websearch_to_tsquery."""
+    return re.sub(r"(\w+)\*", r"\1", text_)
+
+
+class PostgresBackend:
+    needs_tasks = False
+
+    def _tsquery(self, text_: str):
+        query = func.websearch_to_tsquery(CONFIG, to_tsquery_text(text_))
+        prefixes = re.findall(r"(\w+)\*", text_)
+        for prefix in prefixes:
+            query = query.op("||")(func.to_tsquery(CONFIG, prefix.lower() + ":*"))
+        return query
+
+    def _scope(self, boards, include_duplicates):
+        query = (
+            db.select(Idea)
+            .join(Board, Idea.board_id == Board.id)
+            .where(
+                Board.slug.in_(boards),
+                Idea.is_hidden.is_(False),
+                Idea.is_deleted.is_(False),
+                Idea.is_held.is_(False),
+            )
+        )
+        return query if include_duplicates else query.where(Idea.status != DUPLICATE)
+
+    def _matching(self, q: SearchQuery, boards):
+        tsquery = self._tsquery(q.text)
+        include = q.include_duplicates or q.status == DUPLICATE
+        base = self._scope(boards, include)
+        exact = base.where(search_vector().op("@@")(tsquery))
+        words = [w for w in re.findall(r"\w+", q.text) if len(w) >= 5]
+        if '"' in q.text or not words:  # a phrase means exactly these words
+            return exact, tsquery
+        if db.session.scalar(exact.with_only_columns(func.count()).limit(FEW_HITS)) >= FEW_HITS:
+            return exact, tsquery
+        typos = [func.word_similarity(word, Idea.title) > TYPO_SIMILARITY for word in words]
+        return base.where(or_(search_vector().op("@@")(tsquery), *typos)), tsquery
+
+    def search(self, q: SearchQuery) -> SearchResult:
+        try:
+            return self._search(q)
+        except Exception as error:  # a broken query or a missing extension: use plain SQL
+            db.session.rollback()
+            raise SearchUnavailable(f"PostgreSQL search failed: {error}") from error
+
+    def _search(self, q: SearchQuery) -> SearchResult:
+        matching, tsquery = self._matching(q, q.boards)
+        facets = {
+            "board": dict(db.session.execute(
+                matching.with_only_columns(Board.slug, func.count()).group_by(Board.slug)
+            ).all()),
+            "status": dict(db.session.execute(
+                matching.with_only_columns(Idea.status, func.count()).group_by(Idea.status)
+            ).all()),
+        }  # fmt: skip
+        if q.board:
+            matching = matching.where(Board.slug == q.board)
+        if q.status:
+            matching = matching.where(Idea.status == q.status)
+        total = db.session.scalar(matching.with_only_columns(func.count()))
+        rank = func.ts_rank_cd(search_vector(), tsquery) + func.word_similarity(q.text, Idea.title)
+        rows = db.session.execute(
+            matching.with_only_columns(
+                Idea.number,
+                func.ts_headline(CONFIG, Idea.title, tsquery, TITLE_HEADLINE),
+                func.ts_headline(CONFIG, Idea.body, tsquery, HEADLINE),
+            )
+            .order_by(rank.desc(), Idea.vote_count.desc())
+            .limit(q.per_page)
+            .offset((q.page - 1) * q.per_page)
+        ).all()
+        hits = [Hit(n, highlight_marked(t), highlight_marked(b)) for n, t, b in rows]
+        return SearchResult(hits, total, facets)
+
+    def similar(self, title: str, boards: list[str], limit: int) -> list[int]:
+        try:
+            words = " OR ".join(re.findall(r"\w{3,}", title))
+            tsquery = func.websearch_to_tsquery(CONFIG, words)
+            likeness = func.word_similarity(title, Idea.title)
+            score = func.ts_rank_cd(search_vector(), tsquery) + likeness
+            query = self._scope(boards, False).where(
+                or_(search_vector().op("@@")(tsquery), likeness > 0.4)
+            )
+            return db.session.scalars(
+                query.with_only_columns(Idea.number).order_by(score.desc()).limit(limit)
+            ).all()
+        except Exception as error:
+            db.session.rollback()
+            raise SearchUnavailable(f"PostgreSQL search failed: {error}") from error
+
+    def stamps(self):
+        return {}
+
+    def rebuild(self, documents) -> int:
+        return sum(1 for document in documents if document is not None)

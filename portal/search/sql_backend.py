@@ -1,0 +1,91 @@
+"""Plain SQL search: the fallback when the index cannot answer. Slower and simpler (every
+word must appear in the title or description), but always there."""
+
+import re
+
+from markupsafe import escape
+from sqlalchemy import func, or_
+
+from portal.extensions import db
+from portal.markup import highlight_words
+from portal.models import Board, Idea
+from portal.search import Hit, SearchQuery, SearchResult
+
+DUPLICATE = "duplicate"
+MAX_WORDS = 8
+
+
+def words_of(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())[:MAX_WORDS]
+
+
+def _like(word: str) -> str:
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _matches(word: str):
+    pattern = _like(word)
+    return or_(
+        func.lower(Idea.title).like(pattern, escape="\\"),
+        func.lower(Idea.body).like(pattern, escape="\\"),
+    )
+
+
+class SqlBackend:
+    needs_tasks = False
+
+    def _scope(self, boards, include_duplicates):
+        query = (
+            db.select(Idea)
+            .join(Board, Idea.board_id == Board.id)
+            .where(
+                Board.slug.in_(boards),
+                Idea.is_hidden.is_(False),
+                Idea.is_deleted.is_(False),
+                Idea.is_held.is_(False),
+            )
+        )
+        return query if include_duplicates else query.where(Idea.status != DUPLICATE)
+
+    def search(self, q: SearchQuery) -> SearchResult:
+        words = words_of(q.text)
+        if not words:
+            return SearchResult([], 0)
+        base = self._scope(q.boards, q.include_duplicates or q.status == DUPLICATE)
+        base = base.where(*[_matches(word) for word in words])
+        facets = {
+            "board": dict(db.session.execute(
+                base.with_only_columns(Board.slug, func.count()).group_by(Board.slug)
+            ).all()),
+            "status": dict(db.session.execute(
+                base.with_only_columns(Idea.status, func.count()).group_by(Idea.status)
+            ).all()),
+        }  # fmt: skip
+        if q.status:
+            base = base.where(Idea.status == q.status)
+        if q.board:
+            base = base.where(Board.slug == q.board)
+        total = db.session.scalar(base.with_only_columns(func.count()))
+        ideas = db.session.scalars(
+            base.order_by(Idea.vote_count.desc(), Idea.id.desc())
+            .limit(q.per_page)
+            .offset((q.page - 1) * q.per_page)
+        ).all()
+        hits = [
+            Hit(
+                idea.number,
+                highlight_words(idea.title, words, 200) or escape(idea.title),
+                highlight_words(idea.body, words),
+            )  # fmt: skip
+            for idea in ideas
+        ]
+        return SearchResult(hits, total, facets)
+
+    def similar(self, title: str, boards: list[str], limit: int) -> list[int]:
+        words = [w for w in words_of(title) if len(w) > 3]
+        if not words:
+            return []
+        query = self._scope(boards, False).where(or_(*[_matches(word) for word in words]))
+        return db.session.scalars(
+            query.with_only_columns(Idea.number).order_by(Idea.vote_count.desc()).limit(limit)
+        ).all()

@@ -1,0 +1,85 @@
+"""Finding ideas: the search page and the similar ideas shown while a title is typed."""
+
+from flask import Blueprint, current_app, request
+from flask_login import current_user
+from sqlalchemy.orm import joinedload
+
+from portal import workflow
+from portal.extensions import db
+from portal.htmx import render
+from portal.markup import clean_text
+from portal.models import Idea, StatusChange
+from portal.search import SearchQuery, search_ideas, similar_ideas
+from portal.views.helpers import page_number, visible_boards
+from portal.views.public import my_votes
+
+bp = Blueprint("search", __name__)
+
+QUERY_MAX = 200
+
+
+def ideas_by_number(numbers) -> dict[int, Idea]:
+    ideas = db.session.scalars(
+        db.select(Idea)
+        .options(joinedload(Idea.board), joinedload(Idea.category), joinedload(Idea.author))
+        .where(Idea.number.in_(numbers))
+    ).all()
+    return {idea.number: idea for idea in ideas if idea.can_view(current_user)}
+
+
+@bp.get("/search")
+def search():
+    boards = visible_boards()
+    slugs = [board.slug for board in boards]
+    text = clean_text(request.args.get("q", ""))[:QUERY_MAX]
+    board = request.args.get("board", "")
+    status = request.args.get("status", "")
+    query = SearchQuery(
+        text=text,
+        boards=slugs,
+        board=board if board in slugs else "",
+        status=status if status in workflow.STATUSES else "",
+        include_duplicates=request.args.get("duplicates") == "1",
+        page=page_number(),
+        per_page=current_app.config["PER_PAGE"],
+    )
+    result = search_ideas(query)
+    ideas = ideas_by_number([hit.number for hit in result.hits])
+    hits = [(hit, ideas[hit.number]) for hit in result.hits if hit.number in ideas]
+    return render(
+        "search/results.html",
+        "results",
+        query=query,
+        result=result,
+        hits=hits,
+        boards={b.slug: b.name for b in boards},
+        my_votes=my_votes([idea for _, idea in hits]),
+        has_next=query.page * query.per_page < result.total,
+    )
+
+
+def last_responses(ideas) -> dict[int, StatusChange]:
+    """The newest status change with a public response, per idea."""
+    changes = db.session.scalars(
+        db.select(StatusChange)
+        .where(StatusChange.idea_id.in_([i.id for i in ideas]), StatusChange.response != "")
+        .order_by(StatusChange.created_at)
+    ).all()
+    return {change.idea_id: change for change in changes}
+
+
+@bp.get("/similar")
+def similar():
+    boards = [b.slug for b in visible_boards()]
+    board = request.args.get("board", "")
+    title = clean_text(request.args.get("title", ""))[:QUERY_MAX]
+    numbers = similar_ideas(title, [board] if board in boards else boards)
+    ideas = ideas_by_number(numbers)
+    similar = [ideas[n] for n in numbers if n in ideas]
+    return render(
+        "search/_similar.html",
+        "similar",
+        similar=similar,
+        responses=last_responses(similar),
+        my_votes=my_votes(similar),
+    )

@@ -1,0 +1,323 @@
+"""Accounts: sign-up with a confirmation mail, sign-in and -out, password reset, throttling.
+
+Mail goes through a real SMTP server on loopback, the way the worker sends it in production.
+"""
+
+import re
+from datetime import timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from conftest import PASSWORD, Auth, free_port
+from portal.extensions import db
+from portal.models import AccountToken, OutboxMessage, User, utcnow
+from portal.outbox import drain
+
+CHECK_EMAIL = "Check your email: we sent you a link to confirm your address."
+NO_MATCH = "That email and password do not match an account."
+RESET_SENT = "If that address has an account, a reset link is on its way."
+LINK_USED = "This link has expired or was already used. Ask for a new one."
+NEW_PASSWORD = "a brand new passphrase"
+
+
+class Mailbox:
+    """An SMTP server's handler that keeps every message it is given."""
+
+    def __init__(self, app):
+        self.app = app
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
+
+    def receive(self) -> list:
+        """Run the outbox worker once and return what arrived since the last call."""
+        with self.app.app_context():
+            drain()
+        received, self.messages = self.messages, []
+        return received
+
+
+@pytest.fixture
+def mailbox(app):
+    box = Mailbox(app)
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    previous = app.config["MAIL_URL"]
+    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{controller.port}"
+    yield box
+    app.config["MAIL_URL"] = previous
+    controller.stop()
+
+
+def text_and_html(message) -> tuple[str, str]:
+    """The plain-text and HTML parts every mail must have."""
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert text is not None and html is not None, "a mail needs a text and an HTML part"
+    return text.get_content(), html.get_content()
+
+
+def link_in(message, path: str) -> str:
+    """The site-relative link starting with path, found in both parts of the mail."""
+    text, html = text_and_html(message)
+    found = re.search(rf"http://localhost({re.escape(path)}[\w-]*)", text)
+    assert found, text
+    assert found.group(0) in html
+    return found.group(1)
+
+
+def get_user(app, email) -> User | None:
+    with app.app_context():
+        user = db.session.scalar(db.select(User).filter_by(email=email))
+        if user is not None:
+            db.session.expunge(user)
+        return user
+
+
+def signed_in(client) -> bool:
+    return client.get("/me").status_code == 200
+
+
+def test_sign_up_page_has_labelled_fields(client):
+    page = client.get("/signup")
+    assert page.status_code == 200
+    for label in ("Email", "Display name", "Password"):
+        assert f">{label}</label>" in page.text
+    assert ">Sign up</button>" in page.text
+
+
+def test_sign_up_mails_a_link_that_confirms_the_address_once(client, app, mailbox):
+    response = client.post(
+        "/signup",
+        data={"email": "Ada@Example.com", "name": "  Ada   Lovelace ", "password": PASSWORD},
+    )
+    assert response.status_code == 303
+    assert CHECK_EMAIL in client.get(response.headers["Location"]).text
+    user = get_user(app, "ada@example.com")
+    assert user.name == "Ada Lovelace"
+    assert user.email_verified_at is None
+
+    (message,) = mailbox.receive()
+    assert message["To"] == "ada@example.com"
+    assert message["Subject"] == "Confirm your email address"
+    assert "Hello Ada Lovelace" in text_and_html(message)[0]
+    link = link_in(message, "/verify/")
+
+    confirmed = client.get(link, follow_redirects=True)
+    assert "Thanks, Ada Lovelace: your email address is confirmed." in confirmed.text
+    assert get_user(app, "ada@example.com").email_verified_at is not None
+
+    again = client.get(link, follow_redirects=True)
+    assert LINK_USED in again.text
+
+
+def test_an_expired_confirmation_link_is_refused(client, app, mailbox):
+    client.post("/signup", data={"email": "late@example.com", "name": "Late", "password": PASSWORD})
+    link = link_in(mailbox.receive()[0], "/verify/")
+    with app.app_context():
+        token = db.session.scalar(db.select(AccountToken).filter_by(purpose="verify"))
+        token.expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    refused = client.get(link, follow_redirects=True)
+    assert LINK_USED in refused.text
+    assert get_user(app, "late@example.com").email_verified_at is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"email": "not an address"}, "Enter a valid email address."),
+        ({"name": "   "}, "Your name needs 1 to 80 characters."),
+        ({"password": "short"}, "Use at least 10 characters."),
+    ],
+)
+def test_sign_up_errors_are_shown_next_to_the_field(client, app, fields, message):
+    data = {"email": "new@example.com", "name": "Newcomer", "password": PASSWORD, **fields}
+    response = client.post("/signup", data=data)
+    assert response.status_code == 422
+    (field,) = fields
+    assert re.search(rf'id="{field}-error">{re.escape(message)}</p>', response.text)
+    if field != "password":
+        assert f'value="{data[field]}"' in response.text  # what was typed stays
+    assert f'value="{data["password"]}"' not in response.text  # a password is never echoed
+    assert get_user(app, "new@example.com") is None
+
+
+def test_sign_up_with_a_registered_email_looks_the_same_and_mails_the_owner(app, make, mailbox):
+    owner = make.user(email="taken@example.com", name="Original Owner")
+    answers = {}
+    for email in ("fresh@example.com", "taken@example.com"):
+        client = app.test_client()
+        response = client.post(
+            "/signup", data={"email": email, "name": "Impostor", "password": "other password"}
+        )
+        page = client.get(response.headers["Location"]).text
+        answers[email] = (response.status_code, response.headers["Location"])
+        assert CHECK_EMAIL in page
+        assert not signed_in(client)  # neither answer reveals whether the account exists
+    assert answers["fresh@example.com"] == answers["taken@example.com"]
+
+    mails = {message["To"]: message for message in mailbox.receive()}
+    assert mails["fresh@example.com"]["Subject"] == "Confirm your email address"
+    notice = mails["taken@example.com"]
+    assert notice["Subject"] == "You already have an account"
+    assert "Hello Original Owner" in text_and_html(notice)[0]
+    assert link_in(notice, "/reset")
+
+    kept = get_user(app, "taken@example.com")
+    assert (kept.id, kept.name) == (owner.id, "Original Owner")
+    Auth(app.test_client()).login(owner)  # the owner's password still works
+
+
+def test_sign_in_and_sign_out(client, make, auth):
+    user = make.user(name="Grace Hopper")
+    page = client.get("/signin")
+    assert page.status_code == 200
+    for label in ("Email", "Password", "Remember me"):
+        assert f">{label}</label>" in page.text
+    assert ">Sign in</button>" in page.text
+
+    response = auth.login(user)
+    assert response.headers["Location"] == "/"
+    home = client.get("/").text
+    assert "Welcome back, Grace Hopper." in home and "Sign out" in home
+    assert client.get_cookie("remember_token") is None
+
+    signout = auth.logout()
+    assert signout.status_code == 303
+    assert "You are signed out." in client.get("/").text
+    me = client.get("/me")
+    assert me.status_code == 303 and "/signin" in me.headers["Location"]
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [("person1@example.com", "wrong password"), ("nobody@example.com", PASSWORD)],
+    ids=["wrong-password", "unknown-email"],
+)
+def test_a_failed_sign_in_does_not_say_which_part_was_wrong(client, make, email, password):
+    make.user()  # person1@example.com
+    response = client.post("/signin", data={"email": email, "password": password})
+    assert response.status_code == 422
+    assert NO_MATCH in response.text
+    assert f'value="{email}"' in response.text
+    assert not signed_in(client)
+
+
+def test_remember_me_sets_a_lasting_cookie(app, make):
+    user = make.user()
+    client = app.test_client()
+    client.post("/signin", data={"email": user.email, "password": PASSWORD, "remember": "y"})
+    cookie = client.get_cookie("remember_token")
+    assert cookie is not None
+    assert cookie.http_only and cookie.same_site == "Lax"
+    assert cookie.expires is not None and cookie.expires > utcnow() + timedelta(days=7)
+
+    # A new browser session (session cookie gone) is still signed in.
+    client.delete_cookie("session")
+    assert signed_in(client)
+
+
+def test_password_reset_by_emailed_link(app, make, mailbox):
+    user = make.user(email="grace@example.com", name="Grace")
+    elsewhere = app.test_client()
+    Auth(elsewhere).login(user)
+    assert signed_in(elsewhere)
+
+    client = app.test_client()
+    page = client.get("/reset")
+    assert ">Email</label>" in page.text and "Send reset link" in page.text
+    response = client.post("/reset", data={"email": "Grace@example.com"})
+    assert response.status_code == 303 and response.headers["Location"] == "/signin"
+    assert RESET_SENT in client.get("/signin").text
+
+    (message,) = mailbox.receive()
+    assert message["To"] == "grace@example.com"
+    assert message["Subject"] == "Reset your password"
+    link = link_in(message, "/reset/")
+    form = client.get(link)
+    assert form.status_code == 200 and ">New password</label>" in form.text
+
+    too_short = client.post(link, data={"password": "short"})
+    assert too_short.status_code == 422
+    assert "Use at least 10 characters." in too_short.text
+
+    done = client.post(link, data={"password": NEW_PASSWORD})
+    assert done.status_code == 303
+    assert "Your password is changed and you are signed in." in client.get("/").text
+    assert signed_in(client)
+
+    # The session on the other computer ended with the reset.
+    assert not signed_in(elsewhere)
+    old = app.test_client().post("/signin", data={"email": user.email, "password": PASSWORD})
+    assert old.status_code == 422
+    new = app.test_client().post("/signin", data={"email": user.email, "password": NEW_PASSWORD})
+    assert new.status_code == 303
+
+    again = app.test_client()
+    reused = again.post(link, data={"password": "yet another passphrase"})
+    assert reused.status_code == 303 and reused.headers["Location"] == "/reset"
+    assert LINK_USED in again.get("/reset").text
+
+
+def test_password_reset_for_an_unknown_email_gives_the_same_answer(client, app, mailbox):
+    response = client.post("/reset", data={"email": "nobody@example.com"})
+    assert response.status_code == 303 and response.headers["Location"] == "/signin"
+    assert RESET_SENT in client.get("/signin").text
+    assert mailbox.receive() == []
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == 0
+
+
+def test_an_expired_reset_link_is_refused(client, app, make, mailbox):
+    user = make.user()
+    client.post("/reset", data={"email": user.email})
+    link = link_in(mailbox.receive()[0], "/reset/")
+    with app.app_context():
+        token = db.session.scalar(db.select(AccountToken).filter_by(purpose="reset"))
+        token.expires_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+    refused = client.post(link, data={"password": NEW_PASSWORD})
+    assert refused.status_code == 303 and refused.headers["Location"] == "/reset"
+    assert LINK_USED in client.get("/reset").text
+    assert (
+        app.test_client()
+        .post("/signin", data={"email": user.email, "password": PASSWORD})
+        .status_code
+        == 303
+    )
+
+
+def test_sign_in_is_throttled(client, app, make):
+    user = make.user()
+    limit = int(app.config["RATE_LIMITS"]["signin"].split()[0])
+    for _ in range(limit):
+        attempt = client.post("/signin", data={"email": user.email, "password": "guess guess"})
+        assert attempt.status_code == 422
+    throttled = client.post("/signin", data={"email": user.email, "password": PASSWORD})
+    assert throttled.status_code == 429
+    assert "Slow down" in throttled.text
+    assert not signed_in(client)
+
+
+def test_file_mailer_writes_eml_files(client, app, tmp_path):
+    folder = tmp_path / "mail"
+    previous = app.config["MAIL_URL"]
+    app.config["MAIL_URL"] = f"file://{folder}"
+    try:
+        client.post(
+            "/signup", data={"email": "eml@example.com", "name": "Eml", "password": PASSWORD}
+        )
+        with app.app_context():
+            assert drain() == (1, 0)
+    finally:
+        app.config["MAIL_URL"] = previous
+    (written,) = Path(folder).glob("*.eml")
+    message = message_from_bytes(written.read_bytes(), policy=policy.default)
+    assert message["To"] == "eml@example.com"
+    assert link_in(message, "/verify/")

@@ -1,0 +1,497 @@
+"""A customer in a real browser: sign up, post, vote, comment and sort, with and without JS.
+
+Debian's chromium, driven by Playwright, talks to a live server of an app of its own (CSRF
+on, mail to a folder, BASE_URL at the live server). Every request that does not go to
+127.0.0.1 is aborted. Each test leaves a full-page screenshot in tests/artifacts/.
+"""
+
+import email
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from werkzeug.serving import make_server
+
+from conftest import PASSWORD, Factory, empty_tables, free_port
+from portal import create_app
+from portal.extensions import db
+from portal.models import Comment, Idea, User, Vote
+from portal.operations.votes import cast_vote
+from portal.outbox import drain
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).parent / "artifacts"
+TIMEOUT_MS = 10_000
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+# Records CSP violations the page sees; Playwright injects it outside the page's CSP.
+CSP_WATCH = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(event.violatedDirective + " " + event.blockedURI);
+});
+"""
+
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+@dataclass
+class Live:
+    """The app under test, the address it answers on and the folder its mail goes to."""
+
+    app: object
+    url: str
+    mail_dir: Path
+
+    def drain_outbox(self) -> None:
+        with self.app.app_context():
+            sent, failed = drain()
+        assert failed == 0 and sent > 0, (sent, failed)
+
+    def newest_mail(self) -> EmailMessage:
+        files = sorted(self.mail_dir.glob("*.eml"), key=lambda path: path.stat().st_mtime_ns)
+        assert files, f"no mail in {self.mail_dir}"
+        return email.message_from_bytes(files[-1].read_bytes(), policy=policy.default)
+
+
+@dataclass
+class Browsing:
+    """A page plus what its console said; errors fail the test in the fixture's teardown."""
+
+    page: object
+    console_errors: list = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not os.path.exists(CHROMIUM):
+        message = f"{CHROMIUM} is missing: the browser tests need Debian's chromium"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (a browser test that skips in CI is a failure)")
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """A live server on a free port for an app with CSRF on and its own SQLite file."""
+    folder = tmp_path_factory.mktemp("browser")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    app = create_app(
+        {
+            "ENV": {"PORTAL_ENV": "development"},
+            "INSTANCE_PATH": str(folder / "instance"),
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'browser.db'}",
+            "WTF_CSRF_ENABLED": True,
+            "MAIL_URL": f"file://{folder / 'mail'}",
+            "SEARCH_INDEX_DIR": str(folder / "search"),
+            "BASE_URL": url,
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield Live(app, url, folder / "mail")
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def factory(live):
+    with live.app.app_context():
+        empty_tables()
+    for old in live.mail_dir.glob("*.eml"):
+        old.unlink()
+    return Factory(live.app)
+
+
+def _only_local(route) -> None:
+    if urlsplit(route.request.url).hostname == "127.0.0.1":
+        route.continue_()
+    else:
+        route.abort()
+
+
+def _browse(chromium, live, javascript: bool, viewport=DESKTOP):
+    context = chromium.new_context(
+        base_url=live.url, java_script_enabled=javascript, viewport=viewport
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    context.route("**/*", _only_local)
+    page = context.new_page()
+    browsing = Browsing(page)
+    page.on(
+        "console",
+        lambda message: (
+            browsing.console_errors.append(message.text) if message.type == "error" else None
+        ),
+    )
+    page.on("pageerror", lambda error: browsing.console_errors.append(str(error)))
+    page.add_init_script(CSP_WATCH)
+    return context, browsing
+
+
+@pytest.fixture
+def browsing(chromium, live, factory):
+    context, browsing = _browse(chromium, live, javascript=True)
+    yield browsing
+    context.close()
+    assert browsing.console_errors == [], browsing.console_errors
+
+
+@pytest.fixture
+def nojs(chromium, live, factory):
+    context, browsing = _browse(chromium, live, javascript=False)
+    yield browsing
+    context.close()
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page, user) -> None:
+    """Sign in through the form, as the customer would."""
+    page.goto("/signin")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text(f"Welcome back, {user.name}.")).to_be_visible()
+
+
+def mark_document(page) -> None:
+    """Tag the loaded document; a navigation would throw the tag away."""
+    page.evaluate("window.__marker = 1")
+
+
+def assert_same_document(page) -> None:
+    assert page.evaluate("window.__marker") == 1, "the page reloaded"
+
+
+def card(page, number):
+    return page.locator(f"#idea-{number}")
+
+
+def card_titles(page) -> list[str]:
+    return page.locator("#idea-list .idea-card h2").all_inner_texts()
+
+
+def vote_with(live, number, voters) -> None:
+    with live.app.app_context():
+        idea = db.session.scalar(db.select(Idea).filter_by(number=number))
+        for voter in voters:
+            cast_vote(db.session.get(User, voter.id), idea)
+        db.session.commit()
+
+
+def stored_votes(live, number) -> tuple[int, int]:
+    """The idea's kept vote count and the number of vote rows behind it."""
+    with live.app.app_context():
+        idea = db.session.scalar(db.select(Idea).filter_by(number=number))
+        rows = db.session.scalar(db.select(db.func.count()).where(Vote.idea_id == idea.id))
+        return idea.vote_count, rows
+
+
+def sortable_board(factory, live) -> tuple[int, int]:
+    """A board where trending puts the popular idea first and new puts the fresh one first."""
+    board = factory.board()
+    author = factory.user(name="Ana Autor")
+    popular = factory.idea(board, author, "Popular idea: dark mode")
+    fresh = factory.idea(board, author, "Fresh idea: keyboard shortcuts")
+    vote_with(live, popular, [factory.user() for _ in range(3)])
+    return popular, fresh
+
+
+# --- With JavaScript -------------------------------------------------------------------
+
+
+def test_sign_up_and_confirm_by_the_mailed_link(browsing, live):
+    page = browsing.page
+    page.goto("/signup")
+    page.get_by_label("Email").fill("newcomer@example.com")
+    page.get_by_label("Display name").fill("Nora Newcomer")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_text("Check your email")).to_be_visible()
+
+    live.drain_outbox()
+    mail = live.newest_mail()
+    assert mail["To"] == "newcomer@example.com"
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    link = re.search(rf"{re.escape(live.url)}/verify/\S+", text)
+    assert link, text
+    page.goto(link.group(0))
+    expect(page.get_by_text("your email address is confirmed")).to_be_visible()
+    screenshot(page, "signup_confirmed")
+    with live.app.app_context():
+        user = db.session.scalar(db.select(User).filter_by(email="newcomer@example.com"))
+        assert user.email_verified_at is not None
+    sign_in(page, user)
+    expect(page.get_by_role("link", name="Nora Newcomer")).to_be_visible()
+
+
+def test_post_an_idea(browsing, factory):
+    page = browsing.page
+    factory.board()
+    sign_in(page, factory.user())
+    page.goto("/b/features")
+    page.get_by_role("link", name="Post an idea").click()
+    page.get_by_label("Title", exact=True).fill("Export reports as CSV")
+    page.get_by_label("Description").fill("Our finance team needs the **monthly** numbers.")
+    page.get_by_role("button", name="Post idea").click()
+    expect(page).to_have_url(re.compile(r"/ideas/\d+"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Export reports as CSV")
+    expect(page.locator(".prose strong")).to_have_text("monthly")
+    expect(page.locator("[data-vote-count]")).to_have_text("0")
+    screenshot(page, "idea_posted")
+
+
+def test_idea_form_shows_errors_and_keeps_what_was_typed(browsing, factory):
+    page = browsing.page
+    factory.board()
+    sign_in(page, factory.user())
+    page.goto("/b/features/new")
+    page.get_by_label("Title", exact=True).fill("CSV")
+    page.get_by_label("Description").fill("A long explanation I do not want to type again.")
+    page.get_by_role("button", name="Post idea").click()
+    expect(page.locator(".field-error")).to_contain_text("The title needs 5 to 120 characters.")
+    expect(page.get_by_label("Title", exact=True)).to_have_value("CSV")
+    expect(page.get_by_label("Title", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Description")).to_have_value(
+        "A long explanation I do not want to type again."
+    )
+    screenshot(page, "idea_form_errors")
+    browsing.console_errors[:] = [e for e in browsing.console_errors if "status of 422" not in e]
+
+
+def test_board_fits_a_phone_screen(chromium, live, factory):
+    context, browsing = _browse(chromium, live, javascript=True, viewport=PHONE)
+    try:
+        page = browsing.page
+        board = factory.board()
+        author = factory.user()
+        factory.idea(board, author, "Let admins export every report as a spreadsheet file")
+        number = factory.idea(board, author, "Dark mode")
+        sign_in(page, factory.user())
+        for path in ("/b/features", f"/ideas/{number}"):
+            page.goto(path)
+            expect(page.locator("[data-vote-count]").first).to_be_visible()
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
+            screenshot(page, f"phone_{'board' if path.startswith('/b/') else 'idea'}")
+        assert browsing.console_errors == []
+    finally:
+        context.close()
+
+
+def test_vote_and_unvote_without_reload(browsing, factory, live):
+    page = browsing.page
+    number = factory.idea(factory.board(), factory.user())
+    sign_in(page, factory.user())
+    page.goto("/b/features")
+    mark_document(page)
+    widget = card(page, number)
+
+    with page.expect_request(lambda request: "/vote" in request.url) as voted:
+        widget.get_by_role("button", name="Vote", exact=True).click()
+    assert voted.value.headers.get("x-csrftoken"), "htmx sent no CSRF header"
+    expect(widget.locator("[data-vote-count]")).to_have_text("1")
+    expect(widget.get_by_text("Voted")).to_be_visible()
+    assert_same_document(page)
+    assert stored_votes(live, number) == (1, 1)
+    screenshot(page, "vote_htmx")
+
+    widget.get_by_role("button", name="Unvote").click()
+    expect(widget.locator("[data-vote-count]")).to_have_text("0")
+    expect(widget.get_by_role("button", name="Vote", exact=True)).to_be_visible()
+    assert_same_document(page)
+    assert stored_votes(live, number) == (0, 0)
+
+
+def test_vote_budget_updates_without_reload(browsing, factory):
+    page = browsing.page
+    board = factory.board("integrations", votes_per_user=2)
+    author = factory.user()
+    first = factory.idea(board, author, "Sync contacts with Salesforce")
+    second = factory.idea(board, author, "Post new ideas to Slack")
+    sign_in(page, factory.user())
+    page.goto("/b/integrations")
+    budget = page.locator("#budget")
+    expect(budget).to_have_text("2 of 2 votes left in this board")
+    mark_document(page)
+
+    card(page, first).get_by_role("button", name="Vote", exact=True).click()
+    expect(budget).to_have_text("1 of 2 votes left in this board")
+    card(page, second).get_by_role("button", name="Vote", exact=True).click()
+    expect(budget).to_have_text("0 of 2 votes left in this board")
+    expect(card(page, second).locator("[data-vote-count]")).to_have_text("1")
+    card(page, first).get_by_role("button", name="Unvote").click()
+    expect(budget).to_have_text("1 of 2 votes left in this board")
+    assert_same_document(page)
+    expect(page.locator("#budget")).to_have_count(1)
+    screenshot(page, "vote_budget")
+
+
+def test_comment_without_reload(browsing, factory, live):
+    page = browsing.page
+    number = factory.idea(factory.board(), factory.user())
+    sign_in(page, factory.user(name="Carla Commenter"))
+    page.goto(f"/ideas/{number}")
+    expect(page.get_by_text("No comments yet.")).to_be_visible()
+    mark_document(page)
+
+    page.get_by_label("Comment").fill("We would use this *every* week.")
+    page.get_by_role("button", name="Post comment").click()
+    comment = page.locator("#comments .event.comment")
+    expect(comment).to_have_count(1)
+    expect(comment).to_contain_text("Carla Commenter")
+    expect(comment.locator("em")).to_have_text("every")
+    expect(page.get_by_text("No comments yet.")).to_have_count(0)
+    expect(page.get_by_label("Comment")).to_have_value("")
+    assert_same_document(page)
+    with live.app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(Comment)) == 1
+    screenshot(page, "comment_htmx")
+
+
+def test_sort_without_reload_and_back(browsing, factory, live):
+    page = browsing.page
+    popular, fresh = sortable_board(factory, live)
+    page.goto("/b/features")
+    expect(page.locator("#idea-list .idea-card").first).to_have_id(f"idea-{popular}")
+    mark_document(page)
+
+    page.get_by_label("Sort").select_option(label="New")
+    expect(page).to_have_url(re.compile(r"/b/features\?.*sort=new"))
+    expect(page.locator("#idea-list .idea-card").first).to_have_id(f"idea-{fresh}")
+    assert_same_document(page)
+    expect(page.locator("#idea-list")).to_have_count(1)
+    screenshot(page, "sort_new")
+
+    page.get_by_label("Status").select_option(label="Planned")
+    expect(page.get_by_text("No ideas match.")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"status=planned"))
+    assert_same_document(page)
+
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"sort=new"))
+    expect(page.locator("#idea-list .idea-card").first).to_have_id(f"idea-{fresh}")
+    expect(page.locator(".site-header")).to_have_count(1)
+
+
+def test_no_console_errors_or_csp_violations(browsing, factory):
+    page = browsing.page
+    number = factory.idea(factory.board(), factory.user())
+    sign_in(page, factory.user())
+    steps = [
+        ("/b/features", "board_clean_console", "Vote", "1"),
+        (f"/ideas/{number}", "idea_clean_console", "Unvote", "0"),
+    ]
+    for path, name, button, count in steps:
+        response = page.goto(path)
+        script_src = next(
+            rule
+            for rule in response.headers["content-security-policy"].split(";")
+            if "script-src" in rule
+        )
+        assert "unsafe-inline" not in script_src
+        assert page.evaluate("window.htmx && window.htmx.version") == "2.0.11"
+        page.locator(f"#vote-{number}").get_by_role("button", name=button, exact=True).click()
+        expect(page.locator(f"#vote-{number} [data-vote-count]")).to_have_text(count)
+        assert page.evaluate("window.__cspViolations") == []
+        assert browsing.console_errors == []
+        screenshot(page, name)
+
+
+# --- Without JavaScript: plain forms post and redirect ----------------------------------
+
+
+def test_nojs_vote(nojs, factory, live):
+    page = nojs.page
+    number = factory.idea(factory.board(), factory.user())
+    sign_in(page, factory.user())
+    page.goto("/b/features")
+    card(page, number).get_by_role("button", name="Vote", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/b/features"))
+    expect(card(page, number).locator("[data-vote-count]")).to_have_text("1")
+    expect(card(page, number).get_by_text("Voted")).to_be_visible()
+    assert stored_votes(live, number) == (1, 1)
+    screenshot(page, "nojs_vote")
+
+    card(page, number).get_by_role("button", name="Unvote").click()
+    expect(card(page, number).locator("[data-vote-count]")).to_have_text("0")
+    assert stored_votes(live, number) == (0, 0)
+
+
+def test_nojs_comment(nojs, factory):
+    page = nojs.page
+    number = factory.idea(factory.board(), factory.user())
+    sign_in(page, factory.user(name="Nils Noscript"))
+    page.goto(f"/ideas/{number}")
+    page.get_by_label("Comment").fill("Works without JavaScript too.")
+    page.get_by_role("button", name="Post comment").click()
+    expect(page).to_have_url(re.compile(rf"/ideas/{number}#comment-\d+"))
+    comment = page.locator("#comments .event.comment")
+    expect(comment).to_contain_text("Works without JavaScript too.")
+    expect(comment).to_contain_text("Nils Noscript")
+    screenshot(page, "nojs_comment")
+
+
+def test_nojs_post_idea(nojs, factory):
+    page = nojs.page
+    factory.board()
+    sign_in(page, factory.user())
+    page.goto("/b/features/new")
+    page.get_by_label("Title", exact=True).fill("Single sign-on with SAML")
+    page.get_by_label("Description").fill("Our IT department requires it.")
+    page.get_by_role("button", name="Post idea").click()
+    expect(page).to_have_url(re.compile(r"/ideas/\d+"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Single sign-on with SAML")
+    expect(page.get_by_text("Your idea is posted")).to_be_visible()
+    screenshot(page, "nojs_idea_posted")
+
+
+def test_nojs_filter_with_apply_button(nojs, factory, live):
+    page = nojs.page
+    popular, fresh = sortable_board(factory, live)
+    page.goto("/b/features")
+    expect(page.locator("#idea-list .idea-card").first).to_have_id(f"idea-{popular}")
+    page.get_by_label("Sort").select_option(label="New")
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"sort=new"))
+    expect(page.locator("#idea-list .idea-card").first).to_have_id(f"idea-{fresh}")
+    expect(page.get_by_label("Sort")).to_have_value("new")
+    screenshot(page, "nojs_filter")

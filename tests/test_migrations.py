@@ -1,0 +1,112 @@
+"""The schema only changes through migrations: they build the models' schema exactly."""
+
+import os
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from portal import create_app
+from portal.extensions import db
+
+# One per test process, so two suites running at once never drop each other's database.
+SCRATCH_DATABASE = f"stimme_migrations_test_{os.getpid()}"
+
+
+@contextmanager
+def scratch_postgres():
+    """A database of its own, so the suite's tables in `test` are never touched."""
+    server = os.environ["TEST_DATABASE_URL"]
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DATABASE} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {SCRATCH_DATABASE}")
+    base = server.replace("postgresql://", "postgresql+psycopg://", 1).rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{SCRATCH_DATABASE}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DATABASE} WITH (FORCE)")
+
+
+@contextmanager
+def scratch_sqlite(tmp_path):
+    yield f"sqlite:///{tmp_path / 'migrated.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request, tmp_path):
+    if request.param == "postgresql":
+        if not os.environ.get("TEST_DATABASE_URL"):
+            pytest.skip("set TEST_DATABASE_URL to check the migrations on PostgreSQL")
+        scratch = scratch_postgres()
+    else:
+        scratch = scratch_sqlite(tmp_path)
+    with scratch as url:
+        yield url
+
+
+@pytest.fixture
+def migrated_app(empty_database, tmp_path):
+    app = create_app(
+        {
+            "ENV": {"PORTAL_ENV": "development"},
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": empty_database,
+        }
+    )
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def table_names(app) -> set[str]:
+    with app.app_context():
+        return set(inspect(db.engine).get_table_names())
+
+
+def schema_differences(app) -> list:
+    """What alembic autogenerate would put into a new migration."""
+    with app.app_context(), db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, db.metadata)
+
+
+def flask_db(app, *args):
+    result = app.test_cli_runner().invoke(args=["db", *args])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+def test_upgrade_builds_the_models_schema_and_the_app_is_ready(migrated_app):
+    assert table_names(migrated_app) == set()
+    client = migrated_app.test_client()
+    assert client.get("/readyz").status_code == 503
+
+    flask_db(migrated_app, "upgrade")
+
+    assert table_names(migrated_app) == {t.name for t in db.metadata.sorted_tables} | {
+        "alembic_version"
+    }
+    assert schema_differences(migrated_app) == []
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.get_json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "migrations": "ok"},
+    }
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/").status_code == 200
+
+
+def test_downgrade_to_base_and_upgrade_again(migrated_app):
+    flask_db(migrated_app, "upgrade")
+    flask_db(migrated_app, "downgrade", "base")
+    assert table_names(migrated_app) <= {"alembic_version"}
+    assert migrated_app.test_client().get("/readyz").status_code == 503
+    flask_db(migrated_app, "upgrade")
+    assert schema_differences(migrated_app) == []
