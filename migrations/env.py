@@ -27,12 +27,7 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
-# Indexes made by hand-written, PostgreSQL-only migrations; the models do not describe them.
-UNMODELLED_INDEXES = {"ix_idea_search", "ix_idea_title_trgm"}
-
-
-def include_object(obj, name, type_, reflected, compare_to):
-    return not (type_ == "index" and name in UNMODELLED_INDEXES)
+from portal.search.postgres_backend import include_object  # noqa: E402
 
 
 def get_engine_url():

@@ -53,6 +53,8 @@ def load_config(instance_path: str, env: dict | None = None) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "SEARCH_BACKEND": env.get("SEARCH_BACKEND", "whoosh"),
         "SEARCH_INDEX_DIR": env.get("SEARCH_INDEX_DIR") or str(instance / "search"),
+        # 0 leaves every index update to the worker (requests then never touch the index).
+        "SEARCH_APPLY_IN_REQUEST": env.get("SEARCH_APPLY_IN_REQUEST", "1") not in ("0", "false"),
         "MAIL_URL": env.get("MAIL_URL") or f"file://{instance / 'mail'}",
         "MAIL_FROM": env.get("MAIL_FROM", "Stimme <no-reply@localhost>"),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),

@@ -25,6 +25,7 @@ from portal.extensions import db
 from portal.models import Comment, Idea, User, Vote
 from portal.operations.votes import cast_vote
 from portal.outbox import drain
+from portal.search import get_backend
 
 pytestmark = pytest.mark.browser
 
@@ -132,6 +133,7 @@ def live(tmp_path_factory):
 def factory(live):
     with live.app.app_context():
         empty_tables()
+        get_backend().rebuild([])
     for old in live.mail_dir.glob("*.eml"):
         old.unlink()
     return Factory(live.app)
@@ -482,6 +484,42 @@ def test_nojs_post_idea(nojs, factory):
     expect(page.get_by_role("heading", level=1)).to_have_text("Single sign-on with SAML")
     expect(page.get_by_text("Your idea is posted")).to_be_visible()
     screenshot(page, "nojs_idea_posted")
+
+
+def test_similar_ideas_appear_while_typing_and_take_votes(browsing, factory, live):
+    page = browsing.page
+    board = factory.board()
+    author = factory.user()
+    existing = factory.idea(board, author, "Dark mode for dashboards")
+    factory.idea(board, author, "Invoices as PDF")
+    sign_in(page, factory.user())
+    page.goto("/b/features/new")
+    mark_document(page)
+    page.get_by_label("Title", exact=True).press_sequentially("dark mod", delay=40)
+    similar = page.locator("#similar")
+    expect(similar).to_contain_text("Is your idea already here?")
+    expect(similar).to_contain_text("Dark mode for dashboards")
+    expect(similar).not_to_contain_text("Invoices as PDF")
+    screenshot(page, "similar_ideas")
+    similar.get_by_role("button", name="Vote").click()
+    expect(similar.locator("[data-vote-count]")).to_have_text("1")
+    assert_same_document(page)
+    assert stored_votes(live, existing) == (1, 1)
+
+
+def test_nojs_similar_ideas_ask_before_posting(nojs, factory):
+    page = nojs.page
+    board = factory.board()
+    factory.idea(board, factory.user(), "Dark mode for dashboards")
+    sign_in(page, factory.user())
+    page.goto("/b/features/new")
+    page.get_by_label("Title", exact=True).fill("Dark mode everywhere")
+    page.get_by_label("Description").fill("Please.")
+    page.get_by_role("button", name="Post idea").click()
+    expect(page.locator("#similar")).to_contain_text("Dark mode for dashboards")
+    expect(page.get_by_label("Description")).to_have_value("Please.")
+    page.get_by_role("button", name="Post idea anyway").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dark mode everywhere")
 
 
 def test_nojs_filter_with_apply_button(nojs, factory, live):

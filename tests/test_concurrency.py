@@ -94,16 +94,21 @@ def server_env(database_url, tmp_path_factory):
     return env
 
 
+def server_app(server_env, **config):
+    """An app in this process on the server's database.
+
+    The extensions are shared module-level objects, and init_app() copies some settings
+    onto them (Flask-Limiter's `enabled`, for one): leave RATELIMIT_ENABLED at its
+    default here, so that the rest of the suite keeps rate limits on.
+    """
+    env = {k: server_env[k] for k in ("PORTAL_ENV", "DATABASE_URL", "MAIL_URL")}
+    return create_app({"ENV": env, "INSTANCE_PATH": server_env["PORTAL_INSTANCE_PATH"], **config})
+
+
 @pytest.fixture(scope="module")
 def data(server_env):
     """Boards, customers and ideas made in-process through the app's own operations."""
-    app = create_app(
-        {
-            "ENV": {k: server_env[k] for k in ("PORTAL_ENV", "DATABASE_URL", "MAIL_URL")},
-            "INSTANCE_PATH": server_env["PORTAL_INSTANCE_PATH"],
-            "SEARCH_INDEX_DIR": server_env["SEARCH_INDEX_DIR"],
-        }
-    )
+    app = server_app(server_env, SEARCH_INDEX_DIR=server_env["SEARCH_INDEX_DIR"])
     made = {"users": [], "ideas": {}}
     with app.app_context():
         author = _user("author@example.com", "Author")
@@ -136,12 +141,7 @@ def _user(email, name) -> User:
 @pytest.fixture(scope="module")
 def inspect(server_env):
     """An app on the server's database, for checking what the requests left behind."""
-    app = create_app(
-        {
-            "ENV": {k: server_env[k] for k in ("PORTAL_ENV", "DATABASE_URL", "MAIL_URL")},
-            "INSTANCE_PATH": server_env["PORTAL_INSTANCE_PATH"],
-        }
-    )
+    app = server_app(server_env, SEARCH_INDEX_DIR=server_env["SEARCH_INDEX_DIR"])
     yield app
     with app.app_context():
         db.engine.dispose()

@@ -11,6 +11,7 @@ from sqlalchemy import inspect
 
 from portal import create_app
 from portal.extensions import db
+from portal.search.postgres_backend import include_object
 
 # One per test process, so two suites running at once never drop each other's database.
 SCRATCH_DATABASE = f"stimme_migrations_test_{os.getpid()}"
@@ -72,7 +73,8 @@ def table_names(app) -> set[str]:
 def schema_differences(app) -> list:
     """What alembic autogenerate would put into a new migration."""
     with app.app_context(), db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_object": include_object}
+        context = MigrationContext.configure(connection, opts=opts)
         return compare_metadata(context, db.metadata)
 
 

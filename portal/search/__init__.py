@@ -102,7 +102,7 @@ def apply_after_response(response):
     Only posts and edits queue updates (votes do not), so the few milliseconds this adds
     fall on rare requests; anything that fails stays queued for the worker.
     """
-    if g.pop("search_tasks_queued", False):
+    if g.pop("search_tasks_queued", False) and current_app.config["SEARCH_APPLY_IN_REQUEST"]:
         try:
             apply_pending()
         except Exception:  # never the person's problem: the worker retries

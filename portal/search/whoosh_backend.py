@@ -1,6 +1,7 @@
 """The embedded default: a Whoosh index in SEARCH_INDEX_DIR, shared by the processes of
 one machine. `current` is a symlink to the live generation, so a rebuild swaps atomically."""
 
+import fcntl
 import logging
 import os
 import shutil
@@ -85,20 +86,33 @@ class WhooshBackend:
         index.create_in(path, SCHEMA)
         return path
 
+    @contextmanager
+    def _folder_lock(self):
+        """Only one process at a time creates or swaps generations."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".generation.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def _swap_in(self, path: Path) -> None:
-        """Point `current` at path atomically, then drop older generations."""
+        """Point `current` at path atomically; keep the one before for readers still on it."""
+        previous = self._live_generation()
         link = self.folder / f".current-{time.time_ns()}"
         os.symlink(path.name, link)
         os.replace(link, self.current)
         for old in self.folder.glob("index-*"):
-            if old.name != path.name:
+            if old.name not in (path.name, previous):
                 shutil.rmtree(old, ignore_errors=True)
 
     def ensure(self) -> None:
         """Create an empty index when there is none (the start of a new site)."""
         if self._live_generation() is None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._swap_in(self._new_generation())
+            with self._folder_lock():
+                if self._live_generation() is None:
+                    self._swap_in(self._new_generation())
 
     def open(self):
         """The live index, reopened when another process swapped in a new generation."""
@@ -158,19 +172,21 @@ class WhooshBackend:
 
     def rebuild(self, documents) -> int:
         """Write every document into a new generation, then swap it in."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self._new_generation()
-        writer = index.open_dir(path).writer(limitmb=256)
-        count = 0
-        for document in documents:
-            if document is not None:
-                writer.add_document(**{**document, "number": str(document["number"])})
-                count += 1
-        writer.commit()
-        self._swap_in(path)
+        with self._folder_lock():
+            path = self._new_generation()
+            writer = index.open_dir(path).writer(limitmb=256)
+            count = 0
+            for document in documents:
+                if document is not None:
+                    writer.add_document(**{**document, "number": str(document["number"])})
+                    count += 1
+            writer.commit()
+            self._swap_in(path)
         return count
 
     def stamps(self) -> dict[int, str]:
+        """Every indexed idea's stamp; a new site gets an empty index first."""
+        self.ensure()
         with self.searcher() as searcher:
             return {int(f["number"]): f["stamp"] for f in searcher.all_stored_fields()}
 
