@@ -14,9 +14,13 @@ class ConfigError(RuntimeError):
 def _instance_secret(instance_path: Path) -> str:
     """Return the development secret kept in the instance folder, making it once."""
     path = instance_path / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+    try:  # O_EXCL: workers starting together on a new instance agree on one secret
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
     return path.read_text().strip()
 
 

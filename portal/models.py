@@ -339,7 +339,7 @@ class StatusChange(db.Model):
     response_html: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    author: Mapped[User] = relationship()
+    author: Mapped[User] = relationship(lazy="joined")
 
 
 class SubscriptionLevel:

@@ -33,7 +33,8 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-PG_DATABASE = "stimme_concurrency_test"
+# Its own database, named per process so that two runs at once do not drop each other's.
+PG_DATABASE = f"stimme_concurrency_test_{os.getpid()}"
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 VOTE_COUNT = re.compile(r'data-vote-count="(\d+)"')
 CROWD = 20
