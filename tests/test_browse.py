@@ -95,3 +95,12 @@ def test_idea_page_and_unknown_number(client, make):
     assert client.get(f"/ideas/{number}-dark-mode").status_code == 200
     assert client.get("/ideas/999999").status_code == 404
     assert "Not found" in client.get("/ideas/999999").text
+
+
+def test_visitors_get_no_session_cookie(client, make):
+    """Browsing signed out creates no session, so such pages can be cached."""
+    number = make.idea(make.board(), make.user())
+    for path in ("/", "/b/features", f"/ideas/{number}", "/search?q=export"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert "Set-Cookie" not in response.headers, path

@@ -224,9 +224,6 @@ def submit(slug):
     if not form.is_submitted():
         form.submission_key.data = secrets.token_urlsafe(16)
         return render("ideas/new.html", "idea_form", board=board, form=form)
-    posted = existing_submission(current_user, form.submission_key.data)
-    if posted is not None:  # a double-clicked submit lands on the idea the first click made
-        return redirect(idea_url(posted), code=303)
     if existing := existing_submission(current_user, form.submission_key.data):
         return redirect(idea_url(existing), code=303)  # a second click on the same form
     if not form.confirmed.data and (similar := similar_to(board, form.title.data)):
