@@ -11,7 +11,7 @@ from sqlalchemy import or_
 from portal.extensions import db
 from portal.mail import build_message, mailer_from_url
 from portal.models import OutboxMessage, utcnow
-from portal.search import apply_pending, repair_drift
+from portal.search import apply_pending, keep_index_healthy, repair_drift
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,7 @@ def run_worker(poll_seconds: float = 1.0) -> None:
     while not stopping:
         try:
             sent, failed = drain()
+            keep_index_healthy()
             sent += apply_pending()
         except Exception:  # a database outage: wait and try again
             db.session.rollback()

@@ -261,12 +261,21 @@ def test_a_corrupt_index_falls_back_to_sql_and_is_rebuilt(make, app, client, cap
 
 
 def test_a_missing_index_folder_still_answers(make, app, client):
-    make.idea(make.board(), make.user(), "Gantt chart for projects")
+    board = make.board()
+    make.idea(board, make.user(), "Gantt chart for projects")
     shutil.rmtree(app.config["SEARCH_INDEX_DIR"])
     with app.app_context():
         app.extensions.pop("search", None)
     response = search(client, "gantt")
     assert response.status_code == 200 and "Gantt chart for projects" in response.text
+    assert "simple search" in response.text
+    # A new idea meanwhile stays queued rather than starting an index without the others.
+    make.idea(board, make.user(), "Gantt export as PDF")
+    result = app.test_cli_runner().invoke(args=["worker", "--once"])
+    assert result.exit_code == 0, result.output
+    answer = search(client, "gantt")
+    assert "simple search" not in answer.text
+    assert "Gantt chart for projects" in answer.text and "Gantt export as PDF" in answer.text
 
 
 def test_reindex_swaps_in_a_new_index(make, app, client):

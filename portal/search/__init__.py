@@ -213,6 +213,16 @@ def reindex_all() -> int:
     return count
 
 
+def keep_index_healthy() -> None:
+    """Rebuild the index from the database when it is missing or unreadable."""
+    backend = get_backend()
+    try:
+        backend.check()
+    except SearchUnavailable as error:
+        log.warning("search index unusable (%s): rebuilding it from the database", error)
+        reindex_all()
+
+
 def repair_drift() -> int:
     """Queue every idea whose index entry differs from the database; returns how many."""
     backend = get_backend()

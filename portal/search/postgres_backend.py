@@ -138,6 +138,9 @@ class PostgresBackend:
             db.session.rollback()
             raise SearchUnavailable(f"PostgreSQL search failed: {error}") from error
 
+    def check(self) -> None:
+        pass
+
     def stamps(self):
         return {}
 

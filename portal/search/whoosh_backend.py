@@ -154,8 +154,11 @@ class WhooshBackend:
 
     @contextmanager
     def writing(self):
-        """A writer holding the index lock; raises SearchUnavailable when it is taken."""
-        self.ensure()
+        """A writer holding the index lock; raises SearchUnavailable when it is taken.
+
+        A missing index is not created here: an empty one would hide the ideas it lacks.
+        The worker rebuilds it from the database instead (keep_index_healthy).
+        """
         try:
             writer = self.open().writer(timeout=WRITE_TIMEOUT)
         except LockError as error:
@@ -184,9 +187,12 @@ class WhooshBackend:
             self._swap_in(path)
         return count
 
+    def check(self) -> None:
+        """Raise SearchUnavailable unless the live index opens and reads."""
+        with self.searcher() as searcher:
+            searcher.doc_count()
+
     def stamps(self) -> dict[int, str]:
-        """Every indexed idea's stamp; a new site gets an empty index first."""
-        self.ensure()
         with self.searcher() as searcher:
             return {int(f["number"]): f["stamp"] for f in searcher.all_stored_fields()}
 
