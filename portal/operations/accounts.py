@@ -89,13 +89,14 @@ def register_user(email, name, password, role=Role.CUSTOMER, verified=False) -> 
     if not 1 <= len(name) <= NAME_MAX:
         raise ValidationError({"name": f"Your name needs 1 to {NAME_MAX} characters."})
     _check_password(password)
+    password_hash = generate_password_hash(password)  # also for taken addresses: same time
     existing = find_user(email)
     if existing is not None:
         link = absolute_url("auth.reset_request")
         _send_template(email, "You already have an account", "already_registered",
                        user=existing, link=link)  # fmt: skip
         return None
-    user = User(email=email, name=name, password_hash=generate_password_hash(password))
+    user = User(email=email, name=name, password_hash=password_hash)
     user.role = role
     if verified:
         user.email_verified_at = utcnow()

@@ -18,6 +18,7 @@ from portal.models import Idea, SearchTask
 log = logging.getLogger(__name__)
 
 APPLY_BATCH = 500
+SIMILAR_WORDS = 12  # each word becomes a fuzzy term: keep the query small
 
 
 class SearchUnavailable(RuntimeError):
@@ -181,7 +182,8 @@ def similar_ideas(title: str, boards: list[str], limit: int = 5) -> list[int]:
     """Numbers of the ideas most like a new title, duplicates left out."""
     from portal.search.sql_backend import SqlBackend
 
-    if len(title.strip()) < 3 or not boards:
+    title = " ".join(title.split()[:SIMILAR_WORDS])[:200]  # a title, not a novel
+    if len(title) < 3 or not boards:
         return []
     try:
         return get_backend().similar(title, boards, limit)

@@ -79,7 +79,12 @@ def safe_next(default: str) -> str:
     """The `next` form field or query value if it points into this site, else default."""
     target = request.values.get("next") or ""
     parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.netloc:
+    if (
+        target.startswith("/")
+        and "\\" not in target
+        and not target.startswith("//")
+        and not parts.netloc
+    ):
         return target
     return default
 

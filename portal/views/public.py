@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 from portal import workflow
 from portal.extensions import db, limiter
 from portal.forms import ActionForm, CommentForm, IdeaForm, show_errors
-from portal.htmx import render, render_or_redirect
+from portal.htmx import render, render_or_redirect, wants_fragment
 from portal.markup import clean_text
 from portal.models import Comment, Idea, Role, Subscription, Vote
 from portal.operations import OperationError, ValidationError
@@ -300,8 +300,9 @@ def comment(number):
         show_errors(form, invalid)
         status = 200 if request.htmx else 422
         return render("ideas/detail.html", "comments", status, **idea_context(idea, form))
-    url = f"{idea_url(idea)}#comment-{posted.id}"
-    return render_or_redirect(url, "ideas/detail.html", "comments", **idea_context(idea))
+    if not wants_fragment():
+        return redirect(f"{idea_url(idea)}#comment-{posted.id}", code=303)
+    return render("ideas/detail.html", "comments", **idea_context(idea))
 
 
 def get_comment(comment_id) -> Comment:
