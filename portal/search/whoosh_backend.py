@@ -40,7 +40,7 @@ DUPLICATE = "duplicate"
 
 
 def fuzzy(node):
-    """Let a word of five letters or more match with one typo."""
+    """Let a word match with one typo (stems of four letters: words of about five or more)."""
     if isinstance(node, query.Term) and node.fieldname in SEARCH_FIELDS and len(node.text) >= 4:
         return query.FuzzyTerm(
             node.fieldname, node.text, boost=node.boost, maxdist=1, prefixlength=1
