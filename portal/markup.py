@@ -94,3 +94,10 @@ class HighlightFormatter:
 
     def __call__(self, text, fragments) -> str:
         return self.format(fragments)
+
+
+def whoosh_highlight(hit, field: str, fallback_limit: int, **options) -> Markup:
+    """A hit's field as highlighted by HighlightFormatter (which escapes it; Whoosh
+    hands its output back as plain str), or an escaped excerpt where nothing matched."""
+    html = hit.highlights(field, **options)
+    return Markup(html) if html else highlight_words(hit[field], [], fallback_limit)

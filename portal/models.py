@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -234,6 +235,11 @@ class Idea(db.Model):
     @property
     def is_public(self) -> bool:
         return not (self.is_hidden or self.is_deleted or self.is_held)
+
+    @classmethod
+    def public_clause(cls):
+        """The SQL form of is_public, for queries that list or index ideas."""
+        return and_(cls.is_hidden.is_(False), cls.is_deleted.is_(False), cls.is_held.is_(False))
 
     def refresh_trending(self) -> None:
         self.trending = trending_score(self.vote_count, self.comment_count, self.created_at)

@@ -197,7 +197,7 @@ def indexable_ideas():
     query = (
         db.select(Idea)
         .options(joinedload(Idea.board), joinedload(Idea.category))
-        .where(Idea.is_hidden.is_(False), Idea.is_deleted.is_(False), Idea.is_held.is_(False))
+        .where(Idea.public_clause())
         .order_by(Idea.id)
         .execution_options(yield_per=1000)
     )
@@ -236,9 +236,7 @@ def repair_drift() -> int:
         log.warning("search index unreadable: rebuilding it from the database")
         return reindex_all()
     rows = db.session.execute(
-        db.select(Idea.id, Idea.number, Idea.updated_at, Idea.status).where(
-            Idea.is_hidden.is_(False), Idea.is_deleted.is_(False), Idea.is_held.is_(False)
-        )
+        db.select(Idea.id, Idea.number, Idea.updated_at, Idea.status).where(Idea.public_clause())
     ).all()
     wanted = {row.number: index_stamp(row.updated_at, row.status) for row in rows}
     stale = [row.id for row in rows if indexed.get(row.number) != wanted[row.number]]

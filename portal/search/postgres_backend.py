@@ -11,11 +11,13 @@ from sqlalchemy import func, literal_column, or_
 
 from portal.extensions import db
 from portal.markup import highlight_marked
-from portal.models import Board, Idea
+from portal.models import Idea
 from portal.search import Hit, SearchQuery, SearchResult, SearchUnavailable
+from portal.search.sql_backend import facet_counts, narrow, visible_scope
+from portal.workflow import DUPLICATE
 
 CONFIG = "english"
-DUPLICATE = "duplicate"
+
 FEW_HITS = 3  # below this, title words with a typo count as matches too
 TYPO_SIMILARITY = 0.5
 HEADLINE = "StartSel=\x02, StopSel=\x03, MaxFragments=2, MaxWords=30, MinWords=10"
@@ -60,23 +62,10 @@ class PostgresBackend:
             query = query.op("||")(func.to_tsquery(CONFIG, prefix.lower() + ":*"))
         return query
 
-    def _scope(self, boards, include_duplicates):
-        query = (
-            db.select(Idea)
-            .join(Board, Idea.board_id == Board.id)
-            .where(
-                Board.slug.in_(boards),
-                Idea.is_hidden.is_(False),
-                Idea.is_deleted.is_(False),
-                Idea.is_held.is_(False),
-            )
-        )
-        return query if include_duplicates else query.where(Idea.status != DUPLICATE)
-
     def _matching(self, q: SearchQuery, boards):
         tsquery = self._tsquery(q.text)
         include = q.include_duplicates or q.status == DUPLICATE
-        base = self._scope(boards, include)
+        base = visible_scope(boards, include)
         exact = base.where(search_vector().op("@@")(tsquery))
         words = [w for w in re.findall(r"\w+", q.text) if len(w) >= 5]
         if '"' in q.text or not words:  # a phrase means exactly these words
@@ -95,18 +84,8 @@ class PostgresBackend:
 
     def _search(self, q: SearchQuery) -> SearchResult:
         matching, tsquery = self._matching(q, q.boards)
-        facets = {
-            "board": dict(db.session.execute(
-                matching.with_only_columns(Board.slug, func.count()).group_by(Board.slug)
-            ).all()),
-            "status": dict(db.session.execute(
-                matching.with_only_columns(Idea.status, func.count()).group_by(Idea.status)
-            ).all()),
-        }  # fmt: skip
-        if q.board:
-            matching = matching.where(Board.slug == q.board)
-        if q.status:
-            matching = matching.where(Idea.status == q.status)
+        facets = facet_counts(matching)
+        matching = narrow(matching, q)
         total = db.session.scalar(matching.with_only_columns(func.count()))
         rank = func.ts_rank_cd(search_vector(), tsquery) + func.word_similarity(q.text, Idea.title)
         rows = db.session.execute(
@@ -128,7 +107,7 @@ class PostgresBackend:
             tsquery = func.websearch_to_tsquery(CONFIG, words)
             likeness = func.word_similarity(title, Idea.title)
             score = func.ts_rank_cd(search_vector(), tsquery) + likeness
-            query = self._scope(boards, False).where(
+            query = visible_scope(boards, False).where(
                 or_(search_vector().op("@@")(tsquery), likeness > 0.4)
             )
             return db.session.scalars(

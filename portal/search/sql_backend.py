@@ -3,15 +3,14 @@ word must appear in the title or description), but always there."""
 
 import re
 
-from markupsafe import escape
 from sqlalchemy import func, or_
 
 from portal.extensions import db
 from portal.markup import highlight_words
 from portal.models import Board, Idea
 from portal.search import Hit, SearchQuery, SearchResult
+from portal.workflow import DUPLICATE
 
-DUPLICATE = "duplicate"
 MAX_WORDS = 8
 
 
@@ -31,40 +30,48 @@ def _matches(word: str):
     )
 
 
+def visible_scope(boards, include_duplicates: bool):
+    """Public ideas of the given boards, duplicates left out unless asked for."""
+    query = (
+        db.select(Idea)
+        .join(Board, Idea.board_id == Board.id)
+        .where(Board.slug.in_(boards), Idea.public_clause())
+    )
+    return query if include_duplicates else query.where(Idea.status != DUPLICATE)
+
+
+def facet_counts(matching) -> dict[str, dict[str, int]]:
+    """How many matches each board and each status has."""
+    return {
+        name: dict(
+            db.session.execute(
+                matching.with_only_columns(column, func.count()).group_by(column)
+            ).all()
+        )
+        for name, column in (("board", Board.slug), ("status", Idea.status))
+    }
+
+
+def narrow(matching, q: SearchQuery):
+    """Apply the person's board and status filters."""
+    if q.board:
+        matching = matching.where(Board.slug == q.board)
+    if q.status:
+        matching = matching.where(Idea.status == q.status)
+    return matching
+
+
 class SqlBackend:
     needs_tasks = False
-
-    def _scope(self, boards, include_duplicates):
-        query = (
-            db.select(Idea)
-            .join(Board, Idea.board_id == Board.id)
-            .where(
-                Board.slug.in_(boards),
-                Idea.is_hidden.is_(False),
-                Idea.is_deleted.is_(False),
-                Idea.is_held.is_(False),
-            )
-        )
-        return query if include_duplicates else query.where(Idea.status != DUPLICATE)
 
     def search(self, q: SearchQuery) -> SearchResult:
         words = words_of(q.text)
         if not words:
             return SearchResult([], 0)
-        base = self._scope(q.boards, q.include_duplicates or q.status == DUPLICATE)
+        base = visible_scope(q.boards, q.include_duplicates or q.status == DUPLICATE)
         base = base.where(*[_matches(word) for word in words])
-        facets = {
-            "board": dict(db.session.execute(
-                base.with_only_columns(Board.slug, func.count()).group_by(Board.slug)
-            ).all()),
-            "status": dict(db.session.execute(
-                base.with_only_columns(Idea.status, func.count()).group_by(Idea.status)
-            ).all()),
-        }  # fmt: skip
-        if q.status:
-            base = base.where(Idea.status == q.status)
-        if q.board:
-            base = base.where(Board.slug == q.board)
+        facets = facet_counts(base)
+        base = narrow(base, q)
         total = db.session.scalar(base.with_only_columns(func.count()))
         ideas = db.session.scalars(
             base.order_by(Idea.vote_count.desc(), Idea.id.desc())
@@ -74,7 +81,7 @@ class SqlBackend:
         hits = [
             Hit(
                 idea.number,
-                highlight_words(idea.title, words, 200) or escape(idea.title),
+                highlight_words(idea.title, words, 200),
                 highlight_words(idea.body, words),
             )  # fmt: skip
             for idea in ideas
@@ -85,7 +92,7 @@ class SqlBackend:
         words = [w for w in words_of(title) if len(w) > 3]
         if not words:
             return []
-        query = self._scope(boards, False).where(or_(*[_matches(word) for word in words]))
+        query = visible_scope(boards, False).where(or_(*[_matches(word) for word in words]))
         return db.session.scalars(
             query.with_only_columns(Idea.number).order_by(Idea.vote_count.desc()).limit(limit)
         ).all()

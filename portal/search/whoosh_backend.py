@@ -9,7 +9,6 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from markupsafe import Markup, escape
 from whoosh import index, query
 from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import ID, STORED, TEXT, Schema
@@ -18,8 +17,9 @@ from whoosh.index import LockError
 from whoosh.qparser import MultifieldParser, OrGroup
 from whoosh.sorting import FieldFacet
 
-from portal.markup import HighlightFormatter
+from portal.markup import HighlightFormatter, whoosh_highlight
 from portal.search import Hit, SearchQuery, SearchResult, SearchUnavailable
+from portal.workflow import DUPLICATE
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ SCHEMA = Schema(
 SEARCH_FIELDS = ["title", "body", "category"]
 FEW_HITS = 3  # below this, words of five letters or more are matched with one typo
 WRITE_TIMEOUT = 2.0
-DUPLICATE = "duplicate"
 
 
 def fuzzy(node):
@@ -249,12 +248,9 @@ class WhooshBackend:
 
     @staticmethod
     def _hit(hit) -> Hit:
-        title = hit.highlights("title", minscore=0) or str(escape(hit["title"]))
-        body = hit["body"]
-        snippet = hit.highlights("body", top=2) or str(
-            escape(body[:220] + ("…" if len(body) > 220 else ""))
-        )
-        return Hit(int(hit["number"]), Markup(title), Markup(snippet))
+        """Highlighted title and snippet; a plain escaped excerpt where nothing matched."""
+        title = whoosh_highlight(hit, "title", 200, minscore=0)
+        return Hit(int(hit["number"]), title, whoosh_highlight(hit, "body", 220, top=2))
 
     def similar(self, title: str, boards: list[str], limit: int) -> list[int]:
         parsed = self._parse(title, group=OrGroup.factory(0.9)).accept(fuzzy)

@@ -50,9 +50,7 @@ SORTS = {
 
 def listed_ideas():
     """Ideas anyone may see in a list: not hidden, deleted, held or merged away."""
-    return db.select(Idea).where(
-        Idea.is_hidden.is_(False), Idea.is_deleted.is_(False), Idea.is_held.is_(False)
-    )
+    return db.select(Idea).where(Idea.public_clause())
 
 
 @bp.get("/")
