@@ -12,6 +12,11 @@ from portal.models import AccountToken, Role, User, utcnow
 from portal.operations import OperationError, ValidationError
 from portal.outbox import queue_email
 
+EMAIL_PREFERENCES = {
+    "all": "Everything on ideas I follow",
+    "status": "Only status changes and official answers",
+    "none": "No email",
+}
 PASSWORD_MIN = 10
 NAME_MAX = 80
 TOKEN_LIFETIMES = {"verify": timedelta(hours=48), "reset": timedelta(hours=1)}
@@ -150,3 +155,10 @@ def set_password(user: User, password: str) -> None:
     _check_password(password)
     user.password_hash = generate_password_hash(password)
     user.session_version += 1
+
+
+def set_email_preference(user: User, choice: str | None) -> None:
+    """Set which mails about followed ideas the user gets; raises ValidationError."""
+    if choice not in EMAIL_PREFERENCES:
+        raise ValidationError({"email_preference": "Choose one of the options."})
+    user.email_preference = choice

@@ -6,14 +6,10 @@ from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
 from portal.models import Idea, Vote
+from portal.operations import ValidationError
+from portal.operations.accounts import EMAIL_PREFERENCES, set_email_preference
 
 bp = Blueprint("account", __name__)
-
-EMAIL_PREFERENCES = {
-    "all": "Everything on ideas I follow",
-    "status": "Only status changes and official answers",
-    "none": "No email",
-}
 
 
 @bp.get("/me")
@@ -40,11 +36,10 @@ def profile():
 @bp.post("/me/email-preference")
 @login_required
 def email_preference():
-    choice = request.form.get("email_preference")
-    if choice in EMAIL_PREFERENCES:
-        current_user.email_preference = choice
+    try:
+        set_email_preference(current_user, request.form.get("email_preference"))
         db.session.commit()
         flash("Your email settings are saved.", "success")
-    else:
-        flash("Choose one of the options.", "error")
+    except ValidationError as invalid:
+        flash(invalid.fields["email_preference"], "error")
     return redirect(url_for("account.profile"), code=303)
