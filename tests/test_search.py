@@ -22,11 +22,13 @@ BACKENDS = ["whoosh", "postgres"] if ON_POSTGRES else ["whoosh"]
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request, app):
-    """Switch the app to one backend for the test."""
+def backend(request, app, caplog):
+    """Switch the app to one backend for the test, which must answer every search itself."""
     saved = app.config["SEARCH_BACKEND"], app.extensions.pop("search", None)
     app.config["SEARCH_BACKEND"] = request.param
     yield request.param
+    fallbacks = [r.getMessage() for r in caplog.records if "from SQL" in r.getMessage()]
+    assert not fallbacks, f"{request.param} fell back to SQL: {fallbacks}"
     app.config["SEARCH_BACKEND"] = saved[0]
     app.extensions.pop("search", None)
     if saved[1] is not None:
@@ -89,13 +91,22 @@ def search(client, query, **params):
         ("exporting", "Export reports as CSV"),  # stemming
         ('"dark mode"', "Dark mode for the editor"),  # phrase
         ("notif*", "Push notifications for mentions"),  # prefix
-        ("notifcation", "Push notifications for mentions"),  # one typo
+        ("notifcation", "Push notifications for mentions"),  # one letter dropped
+        ("mentoins", "Push notifications for mentions"),  # two letters swapped
+        ("attachmnets", "Bulk export of attachments"),  # swapped, and the stem changes
     ],
 )
 def test_queries_find_what_people_mean(client, catalogue, backend, query, expected):
     response = search(client, query)
     assert response.status_code == 200
     assert expected in response.text
+
+
+def test_a_word_the_index_knows_is_not_taken_for_a_typo(client, catalogue, make, backend):
+    make.idea(make.board("reviews"), make.user(), "Expert reviews", "Outside help.")
+    found = titles(search(client, "export"))
+    assert "Export reports as CSV" in found
+    assert "Expert reviews" not in search(client, "export").text
 
 
 def test_phrase_needs_the_words_in_order(client, catalogue, backend):

@@ -4,7 +4,9 @@ one machine. `current` is a symlink to the live generation, so a rebuild swaps a
 import fcntl
 import logging
 import os
+import re
 import shutil
+import string
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,8 +16,8 @@ from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.highlight import ContextFragmenter
 from whoosh.index import LockError
+from whoosh.lang.porter import stem
 from whoosh.qparser import MultifieldParser, OrGroup
-from whoosh.sorting import FieldFacet
 
 from portal.markup import HighlightFormatter, whoosh_highlight
 from portal.search import Hit, SearchQuery, SearchResult, SearchUnavailable
@@ -34,17 +36,58 @@ SCHEMA = Schema(
     stamp=STORED,
 )
 SEARCH_FIELDS = ["title", "body", "category"]
-FEW_HITS = 3  # below this, words of five letters or more are matched with one typo
+TYPO_MIN_LETTERS = 5  # shorter words are too easily another word with one letter changed
+WORD = re.compile(r"\w+")
 WRITE_TIMEOUT = 2.0
 
 
-def fuzzy(node):
-    """Let a word match with one typo (stems of four letters: words of about five or more)."""
-    if isinstance(node, query.Term) and node.fieldname in SEARCH_FIELDS and len(node.text) >= 4:
-        return query.FuzzyTerm(
-            node.fieldname, node.text, boost=node.boost, maxdist=1, prefixlength=1
-        )
-    return node
+def count_in(documents: set[int], groups: dict[str, set[int]]) -> dict[str, int]:
+    counts = {value: len(documents & members) for value, members in groups.items()}
+    return {value: n for value, n in counts.items() if n}
+
+
+def with_typo_variants(parsed, text: str, reader):
+    """Let words the index does not know match with one typo.
+
+    Only unknown words are widened: a known word means what it says. A one-edit fuzzy
+    term on the stem is not enough: Whoosh counts two swapped letters as two edits, and a
+    typo often changes the stem ("attachmnts" stems to `attachmnt`, "attachments" to
+    `attach`). So the stems of the word's swapped-letter and missing-letter spellings
+    that the index knows are added as plain terms too.
+    """
+    known = {
+        word
+        for word in {text for field, text in parsed.all_terms() if field in SEARCH_FIELDS}
+        if any(reader.doc_frequency(field, word) for field in SEARCH_FIELDS)
+    }
+    variants = {}
+    for word in {w.lower() for w in WORD.findall(text) if len(w) >= TYPO_MIN_LETTERS}:
+        if (word_stem := stem(word)) not in known:
+            variants.setdefault(word_stem, set()).update(
+                candidate
+                for candidate in {stem(spelling) for spelling in one_typo_away(word)}
+                if any(reader.doc_frequency(field, candidate) for field in SEARCH_FIELDS)
+            )
+
+    def widen(node):
+        if type(node) is not query.Term or node.text not in variants:  # not Prefix, Fuzzy...
+            return node
+        field, word_stem = node.fieldname, node.text
+        alternatives = [query.FuzzyTerm(field, word_stem, maxdist=1, prefixlength=1)]
+        alternatives += [query.Term(field, s) for s in sorted(variants[word_stem])]
+        return query.Or(alternatives, boost=node.boost)
+
+    return parsed.accept(widen)
+
+
+def one_typo_away(word: str):
+    """The spellings a word with two letters swapped or one left out was meant to be.
+    People rarely get the first letter wrong, so it stays."""
+    for i in range(1, len(word) - 1):
+        yield word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    for i in range(1, len(word) + 1):
+        for letter in string.ascii_lowercase:
+            yield word[:i] + letter + word[i:]
 
 
 class IndexWriter:
@@ -66,6 +109,7 @@ class WhooshBackend:
         self._index = None
         self._generation = None
         self._searcher = None
+        self._sets_of, self._sets = None, {}
 
     # -- locating and opening -------------------------------------------------------
 
@@ -197,54 +241,54 @@ class WhooshBackend:
 
     # -- reading ----------------------------------------------------------------------
 
-    def _parse(self, text: str, group=None):
-        parser = (
-            MultifieldParser(SEARCH_FIELDS, SCHEMA, group=group)
-            if group
-            else MultifieldParser(SEARCH_FIELDS, SCHEMA)
-        )
+    def _parse(self, text: str, fields=SEARCH_FIELDS, group=None):
+        parser = MultifieldParser(fields, SCHEMA, **({"group": group} if group else {}))
         try:
             return parser.parse(text)
         except Exception:  # broken syntax: search the words as plain text
-            words = " ".join(w for w in "".join(c if c.isalnum() else " " for c in text).split())
-            return parser.parse(words)
+            return parser.parse(" ".join(WORD.findall(text)))
 
-    @staticmethod
-    def _scope(boards, status: str, include_duplicates: bool):
-        terms = [query.Or([query.Term("board", b) for b in boards])]
-        if status:
-            terms.append(query.Term("status", status))
-        mask = (
-            None if include_duplicates or status == DUPLICATE else query.Term("status", DUPLICATE)
-        )
-        return query.And(terms), mask
+    def _documents_by(self, searcher, name: str) -> dict[str, set[int]]:
+        """The document numbers of every board or status, read once per index version.
+
+        Counting facets and leaving out boards become set operations; a Whoosh filter or
+        mask would walk these postings again on every search.
+        """
+        if self._sets_of is not searcher:
+            self._sets_of, self._sets = searcher, {}
+        if name not in self._sets:
+            reader = searcher.reader()
+            self._sets[name] = {
+                value: set(reader.postings(name, value).all_ids())
+                for value in reader.field_terms(name)
+            }
+        return self._sets[name]
 
     def search(self, q: SearchQuery) -> SearchResult:
-        parsed = self._parse(q.text)
-        scope, mask = self._scope(
-            [q.board] if q.board else q.boards, q.status, q.include_duplicates
-        )
-        facets = {"board": FieldFacet("board"), "status": FieldFacet("status")}
-        board_scope, _ = self._scope(q.boards, "", q.include_duplicates)
+        include_duplicates = q.include_duplicates or q.status == DUPLICATE
         with self.searcher() as searcher:
-            page = searcher.search_page(
-                parsed, q.page, pagelen=q.per_page, filter=scope, mask=mask, terms=True
-            )
-            if page.total < FEW_HITS:
-                parsed = parsed.accept(fuzzy)
-                page = searcher.search_page(
-                    parsed, q.page, pagelen=q.per_page, filter=scope, mask=mask, terms=True
-                )
-            counts = searcher.search(
-                parsed, filter=board_scope, mask=mask, groupedby=facets, limit=1
-            )
-            facet_counts = {
-                name: {key: len(ids) for key, ids in counts.groups(name).items()} for name in facets
+            parsed = with_typo_variants(self._parse(q.text), q.text, searcher.reader())
+            by_board = self._documents_by(searcher, "board")
+            by_status = self._documents_by(searcher, "status")
+            matched = set(parsed.docs(searcher))
+            for slug in set(by_board) - set(q.boards):
+                matched -= by_board[slug]
+            if not include_duplicates:
+                matched -= by_status.get(DUPLICATE, set())
+            facets = {
+                "board": count_in(matched, by_board),
+                "status": count_in(matched, by_status),
             }
-            page.results.fragmenter = ContextFragmenter(maxchars=220, surround=60)
-            page.results.formatter = HighlightFormatter()
-            hits = [self._hit(hit) for hit in page]
-            return SearchResult(hits, page.total, facet_counts)
+            if q.board:
+                matched &= by_board.get(q.board, set())
+            if q.status:
+                matched &= by_status.get(q.status, set())
+            start = (q.page - 1) * q.per_page
+            results = searcher.search(parsed, limit=start + q.per_page, filter=matched)
+            results.fragmenter = ContextFragmenter(maxchars=220, surround=60)
+            results.formatter = HighlightFormatter()
+            hits = [self._hit(hit) for hit in results[start : start + q.per_page]]
+            return SearchResult(hits, len(matched), facets)
 
     @staticmethod
     def _hit(hit) -> Hit:
@@ -253,10 +297,15 @@ class WhooshBackend:
         return Hit(int(hit["number"]), title, whoosh_highlight(hit, "body", 220, top=2))
 
     def similar(self, title: str, boards: list[str], limit: int) -> list[int]:
-        parsed = self._parse(title, group=OrGroup.factory(0.9)).accept(fuzzy)
-        scope, mask = self._scope(boards, "", False)
+        """Ideas whose titles share words with this one (a title says what an idea is)."""
         with self.searcher() as searcher:
-            results = searcher.search(parsed, filter=scope, mask=mask, limit=limit)
+            parsed = self._parse(title, fields=["title"], group=OrGroup.factory(0.9))
+            parsed = with_typo_variants(parsed, title, searcher.reader())
+            scope = query.Or([query.Term("board", slug) for slug in boards])
+            duplicates = query.Term("status", DUPLICATE)
+            results = searcher.search(
+                query.AndNot(query.Require(parsed, scope), duplicates), limit=limit
+            )
             return [int(hit["number"]) for hit in results]
 
     def delete_numbers(self, numbers) -> None:
