@@ -1,4 +1,4 @@
-"""Search benchmark: the Whoosh index with 100,000 ideas, against SQLite FTS5 as a reference.
+"""Search benchmark: the search backends with 100,000 ideas, against raw SQLite FTS5 as a reference.
 
 Builds (once, then reuses) a database under bench/results/ with bench/run.py's bulk
 builder, rewrites the ideas' text with a product-feedback vocabulary, then, on a fresh
@@ -231,8 +231,9 @@ def parse_args(argv=None):
     )
     parser.add_argument("--findable", type=int, default=30, help="ideas posted and looked for")
     parser.add_argument(
-        "--breakdown", action="store_true", help="also time the parts of a search (slow)"
-    )
+        "--backend", choices=["sqlite", "whoosh", "both"], default="both",
+        help="SEARCH_BACKEND to measure (both: one after the other, each on a fresh copy)",
+    )  # fmt: skip
     parser.add_argument("--rebuild", action="store_true", help="rebuild the database")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
@@ -453,7 +454,6 @@ def measure_build() -> dict:
     finally:
         del backend.rebuild
     total = time.perf_counter() - wall
-    live = backend.folder / os.readlink(backend.current)
     return {
         "count": count,
         "seconds": total,
@@ -461,9 +461,17 @@ def measure_build() -> dict:
         "reading": reading[0],
         "indexing": phases["rebuild"] - reading[0],
         "catch_up": total - phases["rebuild"],
-        "bytes": folder_size(live),
-        "segments": len(backend.open()._segments()),
+        "bytes": index_bytes(backend),
     }
+
+
+def index_bytes(backend) -> int:
+    if hasattr(backend, "folder"):  # Whoosh: the live generation's files
+        return folder_size(backend.folder / os.readlink(backend.current))
+    pages = db.session.execute(  # FTS5: the pages of its shadow tables
+        db.text("SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'idea_fts%'")
+    ).scalar()
+    return pages or 0
 
 
 def measure_findable(args) -> dict:
@@ -499,108 +507,6 @@ def measure_findable(args) -> dict:
         parts["apply"].append((applied - committed) * 1000)
         parts["search"].append((done - applied) * 1000)
     return {"samples": samples, "parts": parts, "missing": missing}
-
-
-# ----------------------------------------------------------------------------- breakdown
-
-
-class PartTime(float):
-    """Milliseconds a function measured itself, for only a part of what it does."""
-
-
-def p50_of(function, items) -> float:
-    """p50 ms of function over items (or of the PartTime it returns)."""
-    times = []
-    for item in items:
-        started = time.perf_counter()
-        own = function(item)
-        elapsed = (time.perf_counter() - started) * 1000
-        times.append(own if isinstance(own, PartTime) else elapsed)
-    return run.percentile(times, 0.5)
-
-
-def breakdown(queries: dict, n: int = 8) -> dict:
-    """The parts of WhooshBackend.search() and .similar() on n queries each, with the
-    cheaper variants the report suggests (board filter dropped, counting facets, one pass,
-    title-only similar ideas). Reads the backend's internals: for diagnosis only."""
-    from whoosh import query, sorting
-    from whoosh.highlight import ContextFragmenter
-    from whoosh.qparser import OrGroup, QueryParser
-
-    from portal.markup import HighlightFormatter
-    from portal.search.whoosh_backend import SCHEMA, fuzzy
-
-    backend = get_backend()
-    lists = {name: sorting.FieldFacet(name) for name in ("board", "status")}
-    counts = {name: sorting.FieldFacet(name, maptype=sorting.Count) for name in lists}
-    scope, mask = backend._scope(SLUGS, "", False)
-    rows = {}
-    with backend.searcher() as searcher:
-
-        def page(parsed, board_filter=True):
-            return searcher.search_page(
-                parsed, 1, pagelen=20, filter=scope if board_filter else None, mask=mask,
-                terms=True,
-            ).total  # fmt: skip
-
-        def highlights(parsed):
-            results = searcher.search_page(
-                parsed, 1, pagelen=20, filter=scope, mask=mask, terms=True
-            ).results
-            results.fragmenter = ContextFragmenter(maxchars=220, surround=60)
-            results.formatter = HighlightFormatter()
-            started = time.perf_counter()
-            for hit in results[:20]:
-                backend._hit(hit)
-            return PartTime((time.perf_counter() - started) * 1000)
-
-        def one_pass(parsed):
-            results = searcher.search(parsed, mask=mask, groupedby=counts, limit=20, terms=True)
-            return sum(results.groups("status").values())  # the total, duplicates masked
-
-        parts = [
-            ("search_ideas() as it is", lambda text: search_ideas(SearchQuery(text, SLUGS))),
-            ("  parse", backend._parse),
-            ("  page + total, board filter + mask", lambda p: page(p)),
-            ("  page + total, mask only (no board filter)", lambda p: page(p, False)),
-            ("  facets as now (board filter, id lists)", lambda p: searcher.search(
-                p, filter=scope, mask=mask, groupedby=lists, limit=1).groups("board")),
-            ("  facets counted, mask only", lambda p: searcher.search(
-                p, mask=mask, groupedby=counts, limit=1).groups("board")),
-            ("  highlights of 20 hits", highlights),
-            ("page, facets and total in one pass, mask only", one_pass),
-        ]  # fmt: skip
-        for kind in ("one", "two", "phrase"):
-            texts = queries[kind][:n]
-            parsed = [backend._parse(text) for text in texts]
-            for label, function in parts:
-                items = texts if label.startswith(("search_ideas", "  parse")) else parsed
-                rows.setdefault(label, {})[kind] = p50_of(function, items)
-        titles = QueryParser("title", SCHEMA, group=OrGroup.factory(0.9))
-        similar = queries["similar"][:n]
-        rows["similar_ideas() as it is"] = {
-            "similar": p50_of(lambda item: similar_ideas(item[0], [item[1]]), similar)
-        }
-        rows["  title only, board in the query, no filter"] = {
-            "similar": p50_of(
-                lambda item: searcher.search(
-                    query.And([titles.parse(item[0]).accept(fuzzy), query.Term("board", item[1])]),
-                    mask=mask, limit=5,
-                ),
-                similar,
-            )
-        }  # fmt: skip
-    return rows
-
-
-def print_breakdown(rows: dict, n: int) -> None:
-    print(f"5. Where the time goes: p50 ms over the first {n} queries of each kind")
-    print(f"   {'':48} {'one':>7} {'two':>7} {'phrase':>7} {'similar':>8}")
-    for label, values in rows.items():
-        cells = [values.get(k) for k in ("one", "two", "phrase", "similar")]
-        shown = [f"{v:7.1f}" if v is not None else f"{'':7}" for v in cells]
-        print(f"   {label:48} {' '.join(shown)}")
-    print()
 
 
 # ----------------------------------------------------------------------------- FTS5
@@ -660,7 +566,7 @@ def measure_fts(args, pristine: Path, work: Path, queries: dict, counts: dict) -
     figures = {}
     for kind in ("one", "two", "phrase"):
         timings = Timings()
-        for text in queries[kind][: counts[kind]]:  # the queries Whoosh answered
+        for text in queries[kind][: counts[kind]]:  # the queries the backend answered
             wall, cpu = time.perf_counter(), time.process_time()
             match = fts_query(text)
             connection.execute(top, (match, *SLUGS)).fetchall()
@@ -692,20 +598,20 @@ def query_text(item) -> str:
     return item
 
 
-def report(args, build, figures, findable, fts, queries) -> None:
+def report(args, name, build, figures, findable, fts, queries) -> None:
     print()
     print(
         f"Stimme search benchmark: {args.ideas:,} ideas, {build['count']:,} indexed "
-        f"(hidden ones left out), Whoosh, SQLite {sqlite3.sqlite_version}"
+        f"(hidden ones left out), SEARCH_BACKEND={name}, SQLite {sqlite3.sqlite_version}"
     )
     print(
         f"1. Full rebuild (reindex_all): {build['seconds']:.1f} s "
         f"(CPU {build['cpu_seconds']:.1f} s): reading ideas {build['reading']:.1f} s, "
-        f"Whoosh indexing and commit {build['indexing']:.1f} s, drift check and catch-up "
+        f"indexing and commit {build['indexing']:.1f} s, drift check and catch-up "
         f"{build['catch_up']:.1f} s; {build['count'] / build['seconds']:,.0f} ideas/s"
     )
     print(
-        f"   index on disk: {build['bytes'] / 1e6:.1f} MB in {build['segments']} segment(s) "
+        f"   index on disk: {build['bytes'] / 1e6:.1f} MB "
         f"({build['bytes'] / build['count']:,.0f} bytes per idea)"
     )
     print()
@@ -744,10 +650,10 @@ def report(args, build, figures, findable, fts, queries) -> None:
     )
     print()
     print(
-        f"4. SQLite FTS5 (external content, porter, bm25, snippet + facet counts) over the "
-        f"same rows: built in {fts['build_seconds']:.1f} s, {fts['bytes'] / 1e6:.1f} MB"
+        f"4. Raw SQLite FTS5 (external content, porter, bm25, snippet + facet counts) over "
+        f"the same rows: built in {fts['build_seconds']:.1f} s, {fts['bytes'] / 1e6:.1f} MB"
     )
-    print("   kind              n  FTS5 p50     p95  hits  Whoosh p50     p95  hits  Whoosh/FTS5")
+    print(f"   kind              n   raw p50     p95  hits  {name:>6} p50     p95  hits  ratio")
     for kind in ("one", "two", "phrase"):
         f, w = fts["figures"][kind], figures[kind]
         print(
@@ -771,6 +677,24 @@ def report(args, build, figures, findable, fts, queries) -> None:
         print(f"   {description:42} {shown:>10}  {verdict(value <= limit)}")
 
 
+def measure_backend(args, name: str, pristine: Path):
+    """Sections 1 to 3 for one backend, on a fresh copy of the database."""
+    work = prepare_work(args, pristine)
+    app = run.make_app(run.environment(work), SEARCH_BACKEND=name)
+    with app.app_context():
+        print(f"[{name}] 1. Building the index with reindex_all() ...", flush=True)
+        build = measure_build()
+        titles = db.session.scalars(db.select(Idea.title).limit(5000)).all()
+        queries = make_queries(args, titles)
+        print(f"[{name}] 2. Timing searches ...", flush=True)
+        figures = measure_queries(args, queries)
+        print(f"[{name}] 3. Posting ideas and looking for them ...", flush=True)
+        findable = measure_findable(args)
+        db.session.remove()
+        db.engine.dispose()
+    return work, build, figures, findable, queries
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -779,29 +703,14 @@ def main(argv=None) -> int:
     if load_before > 0.5 * (os.cpu_count() or 1):
         print(f"Note: load average {load_before:.1f} before starting: the figures will be low.")
     pristine, _ = ensure_database(args)
-    work = prepare_work(args, pristine)
-    env = run.environment(work)
-    app = run.make_app(env)
-    with app.app_context():
-        print("1. Building the Whoosh index with reindex_all() ...", flush=True)
-        build = measure_build()
-        titles = db.session.scalars(db.select(Idea.title).limit(5000)).all()
-        queries = make_queries(args, titles)
-        print("2. Timing searches ...", flush=True)
-        figures = measure_queries(args, queries)
-        if args.breakdown:
-            print("   timing the parts of a search (--breakdown) ...", flush=True)
-        rows = breakdown(queries) if args.breakdown else None
-        print("3. Posting ideas and looking for them ...", flush=True)
-        findable = measure_findable(args)
-        db.session.remove()
-        db.engine.dispose()
-    print("4. SQLite FTS5 reference ...", flush=True)
-    counts = {kind: len(timings.walls) for kind, timings in figures.items()}
-    fts = measure_fts(args, pristine, work, queries, counts)
-    report(args, build, figures, findable, fts, queries)
-    if rows:
-        print_breakdown(rows, 8)
+    names = ["sqlite", "whoosh"] if args.backend == "both" else [args.backend]
+    for name in names:
+        work, build, figures, findable, queries = measure_backend(args, name, pristine)
+        print("4. Raw SQLite FTS5 reference ...", flush=True)
+        counts = {kind: len(timings.walls) for kind, timings in figures.items()}
+        fts = measure_fts(args, pristine, work, queries, counts)
+        report(args, name, build, figures, findable, fts, queries)
+        print()
     print(
         f"Benchmark took {time.perf_counter() - started:.0f} s. Load average before and after: "
         f"{load_before:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "

@@ -14,7 +14,7 @@ from portal import create_app
 from portal.extensions import db, limiter
 from portal.models import Board, Category, Role, User, utcnow
 from portal.operations.ideas import submit_idea
-from portal.search import apply_pending, get_backend
+from portal.search import apply_pending, get_backend, queue_reindex
 
 PASSWORD = "correct horse battery"
 PASSWORD_HASH = generate_password_hash(PASSWORD)
@@ -128,6 +128,8 @@ class Factory:
             idea = submit_idea(author, board, title, body)
             for name, value in fields.items():
                 setattr(idea, name, value)
+            if fields:  # as every operation that changes an idea does
+                queue_reindex(idea)
             idea.refresh_trending()
             db.session.commit()
             apply_pending()

@@ -1,38 +1,63 @@
 """Search finds what people mean and never shows what they may not see (SPEC section 5).
 
-The contract tests run against every backend available: Whoosh always, PostgreSQL's
-full-text search when the suite runs on PostgreSQL.
+The contract tests run against every backend available: Whoosh always, SQLite's FTS5
+when the suite runs on SQLite, PostgreSQL's full-text search when it runs on PostgreSQL.
 """
 
 import gc
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from conftest import htmx_headers
 from portal.extensions import db
 from portal.models import Comment, Idea, Role, SearchTask
-from portal.search import apply_pending, get_backend, repair_drift
+from portal.search import apply_pending, get_backend, reindex_all, repair_drift
 
 ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
-BACKENDS = ["whoosh", "postgres"] if ON_POSTGRES else ["whoosh"]
+BACKENDS = ["whoosh", "postgres"] if ON_POSTGRES else ["sqlite", "whoosh"]
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request, app, caplog):
-    """Switch the app to one backend for the test, which must answer every search itself."""
+@contextmanager
+def switched_to(app, name: str):
+    """The app searching with backend `name`, its index built from what exists so far."""
     saved = app.config["SEARCH_BACKEND"], app.extensions.pop("search", None)
-    app.config["SEARCH_BACKEND"] = request.param
-    yield request.param
-    fallbacks = [r.getMessage() for r in caplog.records if "from SQL" in r.getMessage()]
-    assert not fallbacks, f"{request.param} fell back to SQL: {fallbacks}"
+    app.config["SEARCH_BACKEND"] = name
+    with app.app_context():
+        reindex_all()
+    yield name
     app.config["SEARCH_BACKEND"] = saved[0]
     app.extensions.pop("search", None)
     if saved[1] is not None:
         app.extensions["search"] = saved[1]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, app, caplog):
+    """Each backend in turn, which must answer every search itself."""
+    with switched_to(app, request.param):
+        yield request.param
+        fallbacks = [r.getMessage() for r in caplog.records if "from SQL" in r.getMessage()]
+        assert not fallbacks, f"{request.param} fell back to SQL: {fallbacks}"
+
+
+@pytest.fixture
+def whoosh(app):
+    with switched_to(app, "whoosh"):
+        yield
+
+
+@pytest.fixture
+def fts5(app):
+    if ON_POSTGRES:
+        pytest.skip("FTS5 lives in a SQLite database; this run is on PostgreSQL")
+    with switched_to(app, "sqlite"):
+        yield
 
 
 @pytest.fixture
@@ -210,7 +235,7 @@ def test_an_edit_replaces_the_old_text(client, make, auth, app):
     assert "Yearly invoices" not in search(client, "quarterly").text
 
 
-def test_updates_queued_before_a_crash_are_applied_by_the_worker(make, app):
+def test_updates_queued_before_a_crash_are_applied_by_the_worker(make, app, whoosh):
     """A process that dies after commit leaves its SearchTask rows; the worker applies them."""
     board = make.board()
     author = make.user()
@@ -228,18 +253,19 @@ def test_updates_queued_before_a_crash_are_applied_by_the_worker(make, app):
     assert "Offline mode for field teams" in search(client, "offline").text
 
 
-def test_drift_is_found_and_repaired(make, app, client):
+def test_drift_is_found_and_repaired(make, app, client, backend):
     number = make.idea(make.board(), make.user(), "Audit log export")
     with app.app_context():
         with get_backend().writing() as writer:
             writer.delete(number)  # the index lost an entry behind our back
+        db.session.commit()
         assert "Audit log export" not in search(client, "audit").text
         assert repair_drift() == 1
         apply_pending()
     assert "Audit log export" in search(client, "audit").text
 
 
-def test_a_locked_index_keeps_updates_queued(make, app, client):
+def test_a_locked_index_keeps_updates_queued(make, app, client, whoosh):
     board = make.board()
     author = make.user()
     with app.app_context(), get_backend().writing():  # another process holds the writer lock
@@ -253,7 +279,7 @@ def test_a_locked_index_keeps_updates_queued(make, app, client):
 # Whoosh leaves a file open when it fails to read a corrupt table of contents.
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_a_corrupt_index_falls_back_to_sql_and_is_rebuilt(make, app, client, caplog):
+def test_a_corrupt_index_falls_back_to_sql_and_is_rebuilt(make, app, client, caplog, whoosh):
     make.idea(make.board(), make.user(), "Gantt chart for projects")
     with app.app_context():
         live = Path(app.config["SEARCH_INDEX_DIR"]) / "current"
@@ -271,7 +297,7 @@ def test_a_corrupt_index_falls_back_to_sql_and_is_rebuilt(make, app, client, cap
     gc.collect()  # let the leaked file's warning fall inside this test
 
 
-def test_a_missing_index_folder_still_answers(make, app, client):
+def test_a_missing_index_folder_still_answers(make, app, client, whoosh):
     board = make.board()
     make.idea(board, make.user(), "Gantt chart for projects")
     shutil.rmtree(app.config["SEARCH_INDEX_DIR"])
@@ -289,7 +315,43 @@ def test_a_missing_index_folder_still_answers(make, app, client):
     assert "Gantt chart for projects" in answer.text and "Gantt export as PDF" in answer.text
 
 
-def test_reindex_swaps_in_a_new_index(make, app, client):
+def test_fts5_changes_with_the_idea_in_one_transaction(make, app, client, fts5):
+    board, author = make.board(), make.user()
+    with app.app_context():
+        from portal.models import Board, User
+        from portal.operations.ideas import submit_idea
+
+        submit_idea(db.session.get(User, author.id), db.session.get(Board, board),
+                    "Offline mode for field teams", "")  # fmt: skip
+        db.session.rollback()  # the post failed: its index entry goes with it
+        assert "Offline mode" not in search(client, "offline").text
+        submit_idea(db.session.get(User, author.id), db.session.get(Board, board),
+                    "Offline mode for field teams", "")  # fmt: skip
+        db.session.commit()  # no queue, no worker: findable at once
+        assert db.session.scalar(db.select(SearchTask.id)) is None
+    assert "Offline mode for field teams" in search(client, "offline").text
+
+
+def test_a_missing_fts5_table_falls_back_and_is_rebuilt(make, app, client, fts5, caplog):
+    board = make.board()
+    make.idea(board, make.user(), "Gantt chart for projects")
+    with app.app_context():
+        db.session.execute(text("DROP TABLE idea_fts_terms"))
+        db.session.execute(text("DROP TABLE idea_fts"))
+        db.session.commit()
+    response = search(client, "gantt")
+    assert response.status_code == 200 and "Gantt chart for projects" in response.text
+    assert "simple search" in response.text and "search index unavailable" in caplog.text
+    # A post meanwhile still succeeds; its index update waits in the queue.
+    make.idea(board, make.user(), "Gantt export as PDF")
+    result = app.test_cli_runner().invoke(args=["worker", "--once"])
+    assert result.exit_code == 0, result.output
+    answer = search(client, "gantt")
+    assert "simple search" not in answer.text
+    assert "Gantt chart for projects" in answer.text and "Gantt export as PDF" in answer.text
+
+
+def test_reindex_swaps_in_a_new_index(make, app, client, whoosh):
     make.idea(make.board(), make.user(), "Gantt chart for projects")
     folder = Path(app.config["SEARCH_INDEX_DIR"])
     before = os.readlink(folder / "current")

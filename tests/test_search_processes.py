@@ -1,5 +1,6 @@
-"""The index survives real processes: a server killed between commit and index update,
-and two processes applying updates at once."""
+"""The Whoosh index survives real processes: a server killed between commit and index
+update, and two processes applying updates at once. (FTS5 has no such window: its entry
+changes in the idea's own transaction.)"""
 
 import http.client
 import os
@@ -31,6 +32,7 @@ def site(tmp_path):
         PORTAL_INSTANCE_PATH=str(tmp_path / "instance"),
         DATABASE_URL=f"sqlite:///{tmp_path / 'stimme.db'}",
         RATELIMIT_ENABLED="0",
+        SEARCH_BACKEND="whoosh",
     )
     flask(env, "db", "upgrade")
     flask(env, "create-user", "ann@example.com", "--name", "Ann", "--password", PASSWORD)

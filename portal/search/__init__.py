@@ -76,7 +76,11 @@ def get_backend():
     extensions = current_app.extensions
     if "search" not in extensions:
         name = current_app.config["SEARCH_BACKEND"]
-        if name == "postgres":
+        if name == "sqlite":
+            from portal.search.sqlite_backend import SqliteBackend
+
+            extensions["search"] = SqliteBackend()
+        elif name == "postgres":
             from portal.search.postgres_backend import PostgresBackend
 
             extensions["search"] = PostgresBackend()
@@ -85,16 +89,39 @@ def get_backend():
 
             extensions["search"] = WhooshBackend(current_app.config["SEARCH_INDEX_DIR"])
         else:
-            raise ValueError(f"SEARCH_BACKEND must be 'whoosh' or 'postgres', not {name!r}")
+            raise ValueError(
+                f"SEARCH_BACKEND must be 'sqlite', 'whoosh' or 'postgres', not {name!r}"
+            )
     return extensions["search"]
 
 
 def queue_reindex(idea: Idea) -> None:
-    """Record, in the current transaction, that idea's index entry must be refreshed."""
+    """Record, in the current transaction, that idea's index entry must be refreshed.
+
+    An index inside the database (SQLite FTS5) is updated right here, in the change's
+    own transaction; if that fails, the change is queued like any other.
+    """
     db.session.flush()
+    backend = get_backend()
+    if getattr(backend, "transactional", False):
+        try:
+            with db.session.begin_nested(), backend.writing() as writer:
+                write_entry(writer, idea)
+            return
+        except Exception:  # a missing or damaged index: the worker rebuilds it
+            log.warning("search index not updated in the transaction; queued", exc_info=True)
     db.session.add(SearchTask(idea_id=idea.id))
     if has_request_context():
         g.search_tasks_queued = True
+
+
+def write_entry(writer, idea: Idea) -> None:
+    """Put idea's current state into the index, or take it out where it must not be found."""
+    document = idea_document(idea)
+    if document is None:
+        writer.delete(idea.number)
+    else:
+        writer.upsert(document)
 
 
 def apply_after_response(response):
@@ -135,13 +162,8 @@ def apply_pending(limit: int = APPLY_BATCH) -> int:
                 db.session.rollback()
                 return 0
             ideas = {idea.id: idea for idea in load_ideas({t.idea_id for t in tasks})}
-            for idea_id in {t.idea_id for t in tasks}:
-                idea = ideas.get(idea_id)
-                document = idea_document(idea) if idea else None
-                if document is None and idea is not None:
-                    writer.delete(idea.number)
-                elif document is not None:
-                    writer.upsert(document)
+            for idea in ideas.values():
+                write_entry(writer, idea)
             task_ids = [t.id for t in tasks]
     except SearchUnavailable as error:
         db.session.rollback()

@@ -4,9 +4,7 @@ one machine. `current` is a symlink to the live generation, so a rebuild swaps a
 import fcntl
 import logging
 import os
-import re
 import shutil
-import string
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,11 +14,12 @@ from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.highlight import ContextFragmenter
 from whoosh.index import LockError
-from whoosh.lang.porter import stem
 from whoosh.qparser import MultifieldParser, OrGroup
+from whoosh.reading import EmptyReader
 
 from portal.markup import HighlightFormatter, whoosh_highlight
 from portal.search import Hit, SearchQuery, SearchResult, SearchUnavailable
+from portal.search.typos import WORD, typo_candidates
 from portal.workflow import DUPLICATE
 
 log = logging.getLogger(__name__)
@@ -36,8 +35,6 @@ SCHEMA = Schema(
     stamp=STORED,
 )
 SEARCH_FIELDS = ["title", "body", "category"]
-TYPO_MIN_LETTERS = 5  # shorter words are too easily another word with one letter changed
-WORD = re.compile(r"\w+")
 WRITE_TIMEOUT = 2.0
 
 
@@ -47,47 +44,31 @@ def count_in(documents: set[int], groups: dict[str, set[int]]) -> dict[str, int]
 
 
 def with_typo_variants(parsed, text: str, reader):
-    """Let words the index does not know match with one typo.
+    """Let words the index does not know match with one typo (see portal.search.typos).
 
-    Only unknown words are widened: a known word means what it says. A one-edit fuzzy
-    term on the stem is not enough: Whoosh counts two swapped letters as two edits, and a
-    typo often changes the stem ("attachmnts" stems to `attachmnt`, "attachments" to
-    `attach`). So the stems of the word's swapped-letter and missing-letter spellings
-    that the index knows are added as plain terms too.
+    Only unknown words are widened: a known word means what it says. Besides a one-edit
+    fuzzy term on the stem, the stems of likely meant spellings that the index knows are
+    added as plain terms.
     """
-    known = {
-        word
-        for word in {text for field, text in parsed.all_terms() if field in SEARCH_FIELDS}
-        if any(reader.doc_frequency(field, word) for field in SEARCH_FIELDS)
+
+    def known(word_stem: str) -> bool:
+        return any(reader.doc_frequency(field, word_stem) for field in SEARCH_FIELDS)
+
+    variants = {
+        word_stem: sorted(filter(known, spellings))
+        for word_stem, spellings in typo_candidates(text).items()
+        if not known(word_stem)
     }
-    variants = {}
-    for word in {w.lower() for w in WORD.findall(text) if len(w) >= TYPO_MIN_LETTERS}:
-        if (word_stem := stem(word)) not in known:
-            variants.setdefault(word_stem, set()).update(
-                candidate
-                for candidate in {stem(spelling) for spelling in one_typo_away(word)}
-                if any(reader.doc_frequency(field, candidate) for field in SEARCH_FIELDS)
-            )
 
     def widen(node):
         if type(node) is not query.Term or node.text not in variants:  # not Prefix, Fuzzy...
             return node
         field, word_stem = node.fieldname, node.text
         alternatives = [query.FuzzyTerm(field, word_stem, maxdist=1, prefixlength=1)]
-        alternatives += [query.Term(field, s) for s in sorted(variants[word_stem])]
+        alternatives += [query.Term(field, s) for s in variants[word_stem]]
         return query.Or(alternatives, boost=node.boost)
 
     return parsed.accept(widen)
-
-
-def one_typo_away(word: str):
-    """The spellings a word with two letters swapped or one left out was meant to be.
-    People rarely get the first letter wrong, so it stays."""
-    for i in range(1, len(word) - 1):
-        yield word[:i] + word[i + 1] + word[i] + word[i + 2 :]
-    for i in range(1, len(word) + 1):
-        for letter in string.ascii_lowercase:
-            yield word[:i] + letter + word[i:]
 
 
 class IndexWriter:
@@ -180,7 +161,9 @@ class WhooshBackend:
     def searcher(self):
         try:
             ix = self.open()
-            if self._searcher is None:
+            if self._searcher is None or isinstance(self._searcher.reader(), EmptyReader):
+                # (Whoosh cannot refresh a searcher of an empty index.)
+                self._close_searcher()
                 self._searcher = ix.searcher()
             else:
                 # refresh() shares unchanged segments with the old searcher: do not close it.
@@ -283,6 +266,8 @@ class WhooshBackend:
                 matched &= by_board.get(q.board, set())
             if q.status:
                 matched &= by_status.get(q.status, set())
+            if not matched:  # an empty filter would mean no filter to Whoosh
+                return SearchResult([], 0, facets)
             start = (q.page - 1) * q.per_page
             results = searcher.search(parsed, limit=start + q.per_page, filter=matched)
             results.fragmenter = ContextFragmenter(maxchars=220, surround=60)
