@@ -27,12 +27,7 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
-from portal.search import postgres_backend, sqlite_backend  # noqa: E402
-
-
-def include_object(*args) -> bool:
-    """Search indexes kept in the database are not part of the models' schema."""
-    return postgres_backend.include_object(*args) and sqlite_backend.include_object(*args)
+from portal.search.schema import include_object  # noqa: E402
 
 
 def get_engine_url():

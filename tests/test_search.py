@@ -297,12 +297,12 @@ def test_a_corrupt_index_falls_back_to_sql_and_is_rebuilt(make, app, client, cap
     gc.collect()  # let the leaked file's warning fall inside this test
 
 
-def test_a_missing_index_folder_still_answers(make, app, client, whoosh):
+def survives_losing_the_index(make, app, client, lose_index) -> None:
+    """Searches answer from SQL, a post meanwhile succeeds, and the worker rebuilds."""
     board = make.board()
     make.idea(board, make.user(), "Gantt chart for projects")
-    shutil.rmtree(app.config["SEARCH_INDEX_DIR"])
     with app.app_context():
-        app.extensions.pop("search", None)
+        lose_index()
     response = search(client, "gantt")
     assert response.status_code == 200 and "Gantt chart for projects" in response.text
     assert "simple search" in response.text
@@ -313,6 +313,24 @@ def test_a_missing_index_folder_still_answers(make, app, client, whoosh):
     answer = search(client, "gantt")
     assert "simple search" not in answer.text
     assert "Gantt chart for projects" in answer.text and "Gantt export as PDF" in answer.text
+
+
+def test_a_missing_index_folder_still_answers(make, app, client, whoosh):
+    def delete_folder():
+        shutil.rmtree(app.config["SEARCH_INDEX_DIR"])
+        app.extensions.pop("search", None)
+
+    survives_losing_the_index(make, app, client, delete_folder)
+
+
+def test_a_missing_fts5_table_still_answers(make, app, client, fts5, caplog):
+    def drop_table():
+        db.session.execute(text("DROP TABLE idea_fts_terms"))
+        db.session.execute(text("DROP TABLE idea_fts"))
+        db.session.commit()
+
+    survives_losing_the_index(make, app, client, drop_table)
+    assert "search index unavailable" in caplog.text
 
 
 def test_fts5_changes_with_the_idea_in_one_transaction(make, app, client, fts5):
@@ -330,25 +348,6 @@ def test_fts5_changes_with_the_idea_in_one_transaction(make, app, client, fts5):
         db.session.commit()  # no queue, no worker: findable at once
         assert db.session.scalar(db.select(SearchTask.id)) is None
     assert "Offline mode for field teams" in search(client, "offline").text
-
-
-def test_a_missing_fts5_table_falls_back_and_is_rebuilt(make, app, client, fts5, caplog):
-    board = make.board()
-    make.idea(board, make.user(), "Gantt chart for projects")
-    with app.app_context():
-        db.session.execute(text("DROP TABLE idea_fts_terms"))
-        db.session.execute(text("DROP TABLE idea_fts"))
-        db.session.commit()
-    response = search(client, "gantt")
-    assert response.status_code == 200 and "Gantt chart for projects" in response.text
-    assert "simple search" in response.text and "search index unavailable" in caplog.text
-    # A post meanwhile still succeeds; its index update waits in the queue.
-    make.idea(board, make.user(), "Gantt export as PDF")
-    result = app.test_cli_runner().invoke(args=["worker", "--once"])
-    assert result.exit_code == 0, result.output
-    answer = search(client, "gantt")
-    assert "simple search" not in answer.text
-    assert "Gantt chart for projects" in answer.text and "Gantt export as PDF" in answer.text
 
 
 def test_reindex_swaps_in_a_new_index(make, app, client, whoosh):

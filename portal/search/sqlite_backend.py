@@ -2,9 +2,9 @@
 
 The table `idea_fts` is derived data like the Whoosh index, but it lives in the same
 database, so an idea and its index entry change in one transaction: nothing can drift,
-nothing waits in a queue, and every process and thread sees the same index. It is made
-by this module (not a migration; Alembic leaves it alone) and rebuilt by `search-reindex`
-in one transaction while searches keep reading the previous state (WAL).
+nothing waits in a queue, and every process and thread sees the same index. A migration
+creates it empty (the worker fills it at start); Alembic's autogenerate leaves it alone;
+`search-reindex` rebuilds it in one transaction while searches read the previous state.
 
 Board and status are indexed columns too, so visibility and facet counts are FTS5
 queries rather than joins. The user's words are always quoted before they reach MATCH:
@@ -15,7 +15,7 @@ import re
 from contextlib import contextmanager
 
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 from whoosh.analysis import STOP_WORDS
 from whoosh.lang.porter import stem
 
@@ -109,7 +109,7 @@ class SqliteBackend:
         caller commits."""
         try:
             yield SqliteWriter()
-        except OperationalError as error:  # no table: the worker rebuilds it
+        except DatabaseError as error:  # no table: the worker rebuilds it
             raise SearchUnavailable(f"cannot write the SQLite search index: {error}") from error
 
     def rebuild(self, documents) -> int:
@@ -137,7 +137,7 @@ class SqliteBackend:
     def _read(function):
         try:
             return function()
-        except OperationalError as error:  # no table yet, or a damaged one
+        except DatabaseError as error:  # no table, or a damaged one
             db.session.rollback()
             raise SearchUnavailable(f"the SQLite search index failed: {error}") from error
 
