@@ -9,11 +9,12 @@ copy of it, reports:
      and of `similar_ideas()` for new titles, in-process (highlights and facets included);
   3. the time from an idea's commit (`submit_idea`, commit, `apply_pending()`) until a
      search finds it;
-  4. the one-word, two-word and phrase queries on an SQLite FTS5 table over the same rows.
+  4. the one-word, two-word and phrase queries on a raw SQLite FTS5 table over the same
+     rows, as a reference.
 
-It prints figures with the targets next to them and never fails: exit status 0.
-Quick run: `.venv/bin/python bench/search.py --quick` (5,000 ideas). `--breakdown` also
-times the parts of a search and cheaper variants of them (about a minute more at 100k).
+Sections 1 to 3 run for each SEARCH_BACKEND chosen with `--backend` (default: sqlite, then
+whoosh, each on a fresh copy). It prints figures with the targets next to them and never
+fails: exit status 0. Quick run: `.venv/bin/python bench/search.py --quick` (5,000 ideas).
 """
 
 from __future__ import annotations
