@@ -55,9 +55,8 @@ def load_config(instance_path: str, env: dict | None = None) -> dict:
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-        # FTS5 in the database itself where that is SQLite: docs/decisions/0004.
-        "SEARCH_BACKEND": env.get("SEARCH_BACKEND")
-        or ("sqlite" if database_url.startswith("sqlite") else "whoosh"),
+        # Empty: FTS5 in the database where that is SQLite, else Whoosh (decision 0004).
+        "SEARCH_BACKEND": env.get("SEARCH_BACKEND", ""),
         "SEARCH_INDEX_DIR": env.get("SEARCH_INDEX_DIR") or str(instance / "search"),
         # 0 leaves every index update to the worker (requests then never touch the index).
         "SEARCH_APPLY_IN_REQUEST": env.get("SEARCH_APPLY_IN_REQUEST", "1") not in ("0", "false"),

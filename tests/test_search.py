@@ -350,6 +350,21 @@ def test_fts5_changes_with_the_idea_in_one_transaction(make, app, client, fts5):
     assert "Offline mode for field teams" in search(client, "offline").text
 
 
+def test_a_broad_query_ranks_ideas_named_for_it_first(client, make, fts5, monkeypatch):
+    from portal.search import sqlite_backend
+
+    monkeypatch.setattr(sqlite_backend, "BROAD", 1)  # as if "export" were in thousands
+    board, author = make.board(), make.user()
+    make.idea(board, author, "Calendar sync", "Please export events as iCal.")
+    for n in range(21):
+        make.idea(board, author, f"Export option {n}", "Finance asks for it.")
+    first = search(client, "export")
+    assert first.text.count("Export option") == 20 and "Calendar sync" not in first.text
+    assert "<mark>export</mark>" in first.raw.lower()
+    second = search(client, "export", page=2)
+    assert "Calendar sync" in second.text and second.text.count("Export option") == 1
+
+
 def test_reindex_swaps_in_a_new_index(make, app, client, whoosh):
     make.idea(make.board(), make.user(), "Gantt chart for projects")
     folder = Path(app.config["SEARCH_INDEX_DIR"])

@@ -75,7 +75,7 @@ def get_backend():
     """The configured backend, one per process and app."""
     extensions = current_app.extensions
     if "search" not in extensions:
-        name = current_app.config["SEARCH_BACKEND"]
+        name = current_app.config["SEARCH_BACKEND"] or default_backend()
         if name == "sqlite":
             from portal.search.sqlite_backend import SqliteBackend
 
@@ -93,6 +93,11 @@ def get_backend():
                 f"SEARCH_BACKEND must be 'sqlite', 'whoosh' or 'postgres', not {name!r}"
             )
     return extensions["search"]
+
+
+def default_backend() -> str:
+    """FTS5 inside the database where that is SQLite, else Whoosh (docs/decisions/0004)."""
+    return "sqlite" if db.engine.dialect.name == "sqlite" else "whoosh"
 
 
 def queue_reindex(idea: Idea) -> None:

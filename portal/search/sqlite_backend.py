@@ -14,7 +14,7 @@ FTS5's own syntax never sees raw input.
 import re
 from contextlib import contextmanager
 
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlalchemy.exc import DatabaseError
 from whoosh.analysis import STOP_WORDS
 from whoosh.lang.porter import stem
@@ -24,7 +24,7 @@ from portal.markup import highlight_marked
 from portal.models import Board
 from portal.search import Hit, SearchQuery, SearchResult, SearchUnavailable
 from portal.search.typos import WORD, typo_candidates
-from portal.workflow import DUPLICATE, STATUSES
+from portal.workflow import DUPLICATE, OPEN, STATUSES
 
 TABLE = "idea_fts"
 CREATE = (
@@ -34,13 +34,14 @@ CREATE = (
 CREATE_VOCABULARY = (
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE}_terms USING fts5vocab({TABLE}, row)"
 )
-TEXT_COLUMNS = "{title body category}"
 RANK = f"bm25({TABLE}, 3.0, 1.0, 1.0, 0.0, 0.0)"  # title weighs most
 SNIPPET_WORDS = 30
+BROAD = 2_000  # matches above which only the newest title matches are ranked
+RANK_WINDOW = 1_000
 MAX_TERMS = 12  # a search box query, not a document
 # A phrase, a word with an optional * for a prefix; anything else is a separator.
 TOKEN = re.compile(r'"([^"]*)"|(\w+)(\*?)')
-NOTHING = 'board : "none"'  # board tokens are b<id>: this matches no idea
+NOTHING = '"zznothing"'  # a token no idea has
 # Stored text must not carry the markers the highlighter puts around matches.
 MARKERS = str.maketrans("", "", "\x02\x03")
 
@@ -54,13 +55,14 @@ def quoted(words: str) -> str:
     return '"' + words.replace('"', "") + '"'
 
 
+# Board and status are stored as one made-up token each, so that matching them needs no
+# column filter (which makes FTS5 read positions) and no user word can equal them.
 def board_token(board_id: int) -> str:
-    """Slugs hold hyphens, which FTS5 splits; ids are one token each."""
-    return f'"b{board_id}"'
+    return f"zzboard{board_id}"
 
 
 def status_token(status: str) -> str:
-    return quoted(status)
+    return "zzstatus" + status.replace("_", "")
 
 
 class SqliteWriter:
@@ -84,7 +86,8 @@ class SqliteWriter:
                 **document,
                 "title": document["title"].translate(MARKERS),
                 "body": document["body"].translate(MARKERS),
-                "board": f"b{board_id}",
+                "board": board_token(board_id),
+                "status": status_token(document["status"]),
             },
         )
 
@@ -175,15 +178,24 @@ class SqliteBackend:
                 terms.append(f"({alternatives})" if meant else alternatives)
         return terms
 
-    def _scope(self, boards: list[str], include_duplicates: bool) -> str | None:
-        """Boards the person may see, without duplicates; None when there are none."""
-        ids = db.session.scalars(db.select(Board.id).where(Board.slug.in_(boards))).all()
-        if not ids:
-            return None
-        scope = "board : (" + " OR ".join(board_token(i) for i in ids) + ")"
+    def _scope(self, boards: dict[str, int], include_duplicates: bool) -> str:
+        """` AND ...` limiting matches to the given boards (slug -> id), without duplicates.
+
+        Boards are named only when some are hidden: a board clause lists every idea of
+        those boards, and FTS5 walks it for every count.
+        """
+        scope = ""
+        if len(boards) < db.session.scalar(db.select(func.count(Board.id))):
+            scope += " AND (" + " OR ".join(quoted(board_token(i)) for i in boards.values()) + ")"
         if not include_duplicates:
-            scope += f" NOT status : {status_token(DUPLICATE)}"
+            scope += " NOT " + quoted(status_token(DUPLICATE))
         return scope
+
+    @staticmethod
+    def _boards(slugs: list[str]) -> dict[str, int]:
+        """The ids of the boards of these slugs that exist."""
+        query = db.select(Board.slug, Board.id).where(Board.slug.in_(slugs))
+        return dict(db.session.execute(query).all())
 
     def _count(self, match: str) -> int:
         query = text(f"SELECT count(*) FROM {TABLE} WHERE {TABLE} MATCH :m")
@@ -193,52 +205,93 @@ class SqliteBackend:
         return self._read(lambda: self._search(q))
 
     def _search(self, q: SearchQuery) -> SearchResult:
-        terms = self._terms(q.text)
-        scope = self._scope(q.boards, q.include_duplicates or q.status == DUPLICATE)
-        if not terms or scope is None:
+        terms, boards = self._terms(q.text), self._boards(q.boards)
+        if not terms or not boards:
             return SearchResult([], 0)
-        matching = f"{TEXT_COLUMNS} : ({' AND '.join(terms)}) AND {scope}"
-        board_ids = dict(db.session.execute(db.select(Board.slug, Board.id)).all())
-        by_board = {
-            slug: f"board : {board_token(board_ids[slug])}"
-            for slug in q.boards
-            if slug in board_ids
+        include_duplicates = q.include_duplicates or q.status == DUPLICATE
+        scope = self._scope(boards, include_duplicates)
+        words = " AND ".join(terms)
+        matching = f"({words}){scope}"
+        by_board = {slug: quoted(board_token(board_id)) for slug, board_id in boards.items()}
+        by_status = {
+            slug: quoted(status_token(slug))
+            for slug in STATUSES
+            if include_duplicates or slug != DUPLICATE
         }
-        by_status = {slug: f"status : {status_token(slug)}" for slug in STATUSES}
-        facets = {
-            name: {
-                value: n
-                for value, clause in clauses.items()
-                if (n := self._count(f"{matching} AND {clause}"))
-            }
-            for name, clauses in (("board", by_board), ("status", by_status))
-        }
-        narrowed = matching
+        facets = self._facets(matching, by_board, by_status)
+        narrowing = ""
         if q.board:
-            narrowed += " AND " + by_board.get(q.board, NOTHING)
+            narrowing += " AND " + by_board.get(q.board, NOTHING)
         if q.status:
-            narrowed += " AND " + by_status.get(q.status, NOTHING)
-        total = self._count(narrowed) if narrowed != matching else sum(facets["status"].values())
+            narrowing += " AND " + by_status.get(q.status, NOTHING)
+        total = self._count(matching + narrowing) if narrowing else sum(facets["status"].values())
+        in_titles = f"title : ({words}){scope}{narrowing}"
+        numbers = self._ranked(matching + narrowing, in_titles, total, q)
+        return SearchResult(self._hits(matching + narrowing, numbers), total, facets)
+
+    def _ranked(self, matching: str, in_titles: str, total: int, q: SearchQuery) -> list[int]:
+        """The idea numbers of the page, best first.
+
+        bm25 costs a few microseconds per match, so for a broad query (a word in thousands
+        of ideas) only the newest RANK_WINDOW ideas with the words in their title are
+        ranked: about 7 ms instead of 150 for a word in two thirds of all ideas.
+        """
+        skip, limit = (q.page - 1) * q.per_page, q.per_page
+        ranked = f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH :m ORDER BY {RANK}"
+        if total > BROAD and skip + limit <= RANK_WINDOW:
+            newest = (
+                f"SELECT rowid FROM (SELECT rowid, {RANK} AS score FROM {TABLE}"
+                f" WHERE {TABLE} MATCH :m ORDER BY rowid DESC LIMIT {RANK_WINDOW})"
+                " ORDER BY score LIMIT :limit OFFSET :skip"
+            )
+            numbers = db.session.scalars(
+                text(newest), {"m": in_titles, "limit": limit, "skip": skip}
+            ).all()
+            if len(numbers) == limit:
+                return numbers
+        query = text(f"{ranked} LIMIT :limit OFFSET :skip")
+        return db.session.scalars(query, {"m": matching, "limit": limit, "skip": skip}).all()
+
+    def _hits(self, matching: str, numbers: list[int]) -> list[Hit]:
+        """Highlighted titles and snippets of the given ideas, in their order."""
+        if not numbers:
+            return []
         rows = db.session.execute(
             text(
                 f"SELECT rowid, highlight({TABLE}, 0, char(2), char(3)),"
                 f" snippet({TABLE}, 1, char(2), char(3), '…', {SNIPPET_WORDS})"
-                f" FROM {TABLE} WHERE {TABLE} MATCH :m ORDER BY {RANK} LIMIT :limit OFFSET :skip"
+                f" FROM {TABLE} WHERE {TABLE} MATCH :m"
+                f" AND rowid IN ({', '.join(str(int(n)) for n in numbers)})"
             ),
-            {"m": narrowed, "limit": q.per_page, "skip": (q.page - 1) * q.per_page},
+            {"m": matching},
         ).all()
-        hits = [Hit(n, highlight_marked(t), highlight_marked(b)) for n, t, b in rows]
-        return SearchResult(hits, total, facets)
+        found = {n: Hit(n, highlight_marked(t), highlight_marked(b)) for n, t, b in rows}
+        return [found[n] for n in numbers if n in found]
+
+    def _facets(self, matching: str, by_board: dict, by_status: dict) -> dict:
+        """Matches per board and per status. A count costs about as much as it has matches,
+        so `open` (the commonest status) and the first board are what the others leave."""
+        total = self._count(matching)
+        facets = {"board": {}, "status": {}}
+        for name, clauses in (("board", by_board), ("status", by_status)):
+            values = list(clauses)
+            largest = values[0] if name == "board" else OPEN
+            for value in values:
+                if value != largest:
+                    facets[name][value] = self._count(f"{matching} AND {clauses[value]}")
+            facets[name][largest] = total - sum(facets[name].values())
+            facets[name] = {value: n for value, n in facets[name].items() if n}
+        return facets
 
     def similar(self, title: str, boards: list[str], limit: int) -> list[int]:
         """Ideas whose titles share the most words with this one."""
         words = " ".join(w for w in WORD.findall(title) if w.lower() not in STOP_WORDS)
 
         def find():
-            terms, scope = self._terms(words), self._scope(boards, False)
-            if not terms or scope is None:
+            terms, ids = self._terms(words), self._boards(boards)
+            if not terms or not ids:
                 return []
-            matching = f"title : ({' OR '.join(terms)}) AND {scope}"
+            matching = f"title : ({' OR '.join(terms)}){self._scope(ids, False)}"
             query = text(
                 f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH :m ORDER BY {RANK} LIMIT :n"
             )
