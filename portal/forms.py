@@ -44,6 +44,11 @@ class CommentForm(FlaskForm):
     body = TextAreaField("Comment")
 
 
+class StatusForm(FlaskForm):
+    status = SelectField("New status", choices=[], validate_choice=False)
+    response = TextAreaField("Public response")
+
+
 class ActionForm(FlaskForm):
     """A button-only form (vote, subscribe, sign out): just the CSRF token."""
 

@@ -374,6 +374,8 @@ class Notification(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    idea: Mapped[Idea | None] = relationship()
+
 
 class Flag(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -11,6 +11,7 @@ from sqlalchemy import or_
 from portal.extensions import db
 from portal.mail import build_message, mailer_from_url
 from portal.models import OutboxMessage, utcnow
+from portal.notifications import FANOUT, fan_out
 from portal.search import apply_pending, keep_index_healthy, repair_drift
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ def _send(message: OutboxMessage) -> None:
         mailer_from_url(config["MAIL_URL"]).send(
             build_message(config["MAIL_FROM"], message.payload)
         )
+    elif message.kind == FANOUT:
+        # Its notices and mails commit with the message's sent_at, or not at all.
+        with db.session.begin_nested():
+            fan_out(message.payload)
     else:
         raise ValueError(f"unknown outbox kind {message.kind!r}")
 

@@ -5,8 +5,10 @@ The suite runs on SQLite by default and on PostgreSQL when TEST_DATABASE_URL nam
 
 import os
 import socket
+from email import message_from_bytes, policy
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import text
 from werkzeug.security import generate_password_hash
 
@@ -14,6 +16,7 @@ from portal import create_app
 from portal.extensions import db, limiter
 from portal.models import Board, Category, Role, User, utcnow
 from portal.operations.ideas import submit_idea
+from portal.outbox import drain
 from portal.search import apply_pending, get_backend, queue_reindex
 
 PASSWORD = "correct horse battery"
@@ -168,3 +171,45 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# -- mail: a real SMTP server on loopback ------------------------------------------------
+
+
+class Mailbox:
+    """An SMTP server's handler that keeps every message it is given."""
+
+    def __init__(self, app):
+        self.app = app
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
+
+    def receive(self) -> list:
+        """Run the outbox worker once and return what arrived since the last call."""
+        with self.app.app_context():
+            drain()
+        received, self.messages = self.messages, []
+        return received
+
+
+@pytest.fixture
+def mailbox(app):
+    box = Mailbox(app)
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    previous = app.config["MAIL_URL"]
+    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{controller.port}"
+    yield box
+    app.config["MAIL_URL"] = previous
+    controller.stop()
+
+
+def text_and_html(message) -> tuple[str, str]:
+    """The plain-text and HTML parts every mail must have."""
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert text is not None and html is not None, "a mail needs a text and an HTML part"
+    return text.get_content(), html.get_content()

@@ -9,9 +9,8 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from conftest import PASSWORD, Auth, free_port
+from conftest import PASSWORD, Auth, text_and_html
 from portal.extensions import db
 from portal.models import AccountToken, OutboxMessage, User, utcnow
 from portal.outbox import drain
@@ -21,45 +20,6 @@ NO_MATCH = "That email and password do not match an account."
 RESET_SENT = "If that address has an account, a reset link is on its way."
 LINK_USED = "This link has expired or was already used. Ask for a new one."
 NEW_PASSWORD = "a brand new passphrase"
-
-
-class Mailbox:
-    """An SMTP server's handler that keeps every message it is given."""
-
-    def __init__(self, app):
-        self.app = app
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted for delivery"
-
-    def receive(self) -> list:
-        """Run the outbox worker once and return what arrived since the last call."""
-        with self.app.app_context():
-            drain()
-        received, self.messages = self.messages, []
-        return received
-
-
-@pytest.fixture
-def mailbox(app):
-    box = Mailbox(app)
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    previous = app.config["MAIL_URL"]
-    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{controller.port}"
-    yield box
-    app.config["MAIL_URL"] = previous
-    controller.stop()
-
-
-def text_and_html(message) -> tuple[str, str]:
-    """The plain-text and HTML parts every mail must have."""
-    text = message.get_body(preferencelist=("plain",))
-    html = message.get_body(preferencelist=("html",))
-    assert text is not None and html is not None, "a mail needs a text and an HTML part"
-    return text.get_content(), html.get_content()
 
 
 def link_in(message, path: str) -> str:

@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 from conftest import PASSWORD, Factory, empty_tables, free_port
 from portal import create_app
 from portal.extensions import db
-from portal.models import Comment, Idea, User, Vote
+from portal.models import Comment, Idea, Role, User, Vote
 from portal.operations.votes import cast_vote
 from portal.outbox import drain
 from portal.search import get_backend
@@ -389,6 +389,31 @@ def test_comment_without_reload(browsing, factory, live):
     screenshot(page, "comment_htmx")
 
 
+def test_status_change_with_a_response_without_reload(browsing, factory):
+    page = browsing.page
+    number = factory.idea(factory.board(), factory.user(), "Dark mode for the editor")
+    sign_in(page, factory.user(Role.OWNER, name="Olga Owner"))
+    page.goto(f"/ideas/{number}")
+    mark_document(page)
+
+    page.get_by_role("link", name="Change status").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    screenshot(page, "status_dialog")
+    dialog.get_by_label("New status").select_option(label="Planned")
+    dialog.get_by_label("Public response").fill("Coming in **March**.")
+    dialog.get_by_role("button", name="Change status").click()
+
+    change = page.locator("#comments .event.status-change")
+    expect(change).to_have_count(1)
+    expect(change).to_contain_text("Olga Owner changed the status")
+    expect(change.locator("strong")).to_have_text("March")
+    expect(page.locator(".idea-main .meta [data-status]")).to_have_text("Planned")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    assert_same_document(page)
+    screenshot(page, "status_changed")
+
+
 def test_sort_without_reload_and_back(browsing, factory, live):
     page = browsing.page
     popular, fresh = sortable_board(factory, live)
@@ -470,6 +495,23 @@ def test_nojs_comment(nojs, factory):
     expect(comment).to_contain_text("Works without JavaScript too.")
     expect(comment).to_contain_text("Nils Noscript")
     screenshot(page, "nojs_comment")
+
+
+def test_nojs_status_change(nojs, factory):
+    page = nojs.page
+    number = factory.idea(factory.board(), factory.user())
+    sign_in(page, factory.user(Role.OWNER, name="Nils Noscript"))
+    page.goto(f"/ideas/{number}")
+    page.get_by_role("link", name="Change status").click()
+    expect(page).to_have_url(re.compile(rf"/ideas/{number}/status$"))
+    page.get_by_label("New status").select_option(label="Declined")
+    page.get_by_label("Public response").fill("It does not fit the product.")
+    page.get_by_role("button", name="Change status").click()
+    expect(page).to_have_url(re.compile(rf"/ideas/{number}$"))
+    expect(page.get_by_text("The idea is now Declined.")).to_be_visible()
+    change = page.locator("#comments .event.status-change")
+    expect(change).to_contain_text("It does not fit the product.")
+    screenshot(page, "nojs_status_change")
 
 
 def test_nojs_post_idea(nojs, factory):

@@ -1,6 +1,7 @@
 from portal.extensions import db
 from portal.markup import clean_text, render_markdown
 from portal.models import Comment, Role, SubscriptionLevel, utcnow
+from portal.notifications import queue_fan_out
 from portal.operations import PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
 from portal.operations.subscriptions import subscribe
@@ -40,6 +41,8 @@ def add_comment(author, idea, body, official=False, internal=False) -> Comment:
         idea.refresh_trending()
         subscribe(author, idea, SubscriptionLevel.ALL)
     db.session.flush()
+    if not internal:  # internal notes never reach a customer
+        queue_fan_out("comment_posted", comment_id=comment.id)
     return comment
 
 

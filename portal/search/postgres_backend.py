@@ -14,6 +14,7 @@ from portal.markup import highlight_marked
 from portal.models import Idea
 from portal.search import Hit, SearchQuery, SearchResult, SearchUnavailable
 from portal.search.sql_backend import facet_counts, narrow, visible_scope
+from portal.search.typos import typo_candidates
 from portal.workflow import DUPLICATE
 
 CONFIG = "english"
@@ -52,6 +53,15 @@ def to_tsquery_text(text_: str) -> str:
     return re.sub(r"(\w+)\*", r"\1", text_)
 
 
+def meant_spellings(words: list[str]) -> str:
+    """A tsquery (`a | b | ...`) of the spellings mistyped words were probably meant to be.
+
+    Only letters reach it, so the user's text never becomes tsquery syntax.
+    """
+    candidates = typo_candidates(" ".join(w for w in words if w.isalpha()))
+    return " | ".join(sorted({s for spellings in candidates.values() for s in spellings.values()}))
+
+
 class PostgresBackend:
     needs_tasks = False
 
@@ -73,6 +83,8 @@ class PostgresBackend:
         if db.session.scalar(exact.with_only_columns(func.count()).limit(FEW_HITS)) >= FEW_HITS:
             return exact, tsquery
         typos = [func.word_similarity(word, Idea.title) > TYPO_SIMILARITY for word in words]
+        if meant := meant_spellings(words):  # swapped or missing letters: see typos.py
+            typos.append(search_vector().op("@@")(func.to_tsquery(CONFIG, meant)))
         return base.where(or_(search_vector().op("@@")(tsquery), *typos)), tsquery
 
     def search(self, q: SearchQuery) -> SearchResult:

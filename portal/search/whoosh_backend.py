@@ -15,7 +15,6 @@ from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.highlight import ContextFragmenter
 from whoosh.index import LockError
 from whoosh.qparser import MultifieldParser, OrGroup
-from whoosh.reading import EmptyReader
 
 from portal.markup import HighlightFormatter, whoosh_highlight
 from portal.search import Hit, SearchQuery, SearchResult, SearchUnavailable
@@ -161,13 +160,12 @@ class WhooshBackend:
     def searcher(self):
         try:
             ix = self.open()
-            if self._searcher is None or isinstance(self._searcher.reader(), EmptyReader):
-                # (Whoosh cannot refresh a searcher of an empty index.)
+            if self._searcher is None or not self._searcher.up_to_date():
+                # A new searcher, not refresh(): refresh() reuses a segment's old reader
+                # when only its deletions changed, so a deleted or edited idea would still
+                # be found; and it cannot refresh a searcher of an empty index at all.
                 self._close_searcher()
                 self._searcher = ix.searcher()
-            else:
-                # refresh() shares unchanged segments with the old searcher: do not close it.
-                self._searcher = self._searcher.refresh()
             yield self._searcher
         except SearchUnavailable:
             raise

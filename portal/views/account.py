@@ -1,13 +1,17 @@
 """The signed-in person's own page: ideas, votes and settings."""
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
-from portal.extensions import db
-from portal.models import Idea, Vote
+from portal.extensions import csrf, db
+from portal.models import Idea, Notification, Vote, utcnow
+from portal.notifications import read_unsubscribe_token
 from portal.operations import ValidationError
 from portal.operations.accounts import EMAIL_PREFERENCES, set_email_preference
+from portal.operations.subscriptions import set_subscription
+
+NOTICES_SHOWN = 50
 
 bp = Blueprint("account", __name__)
 
@@ -43,3 +47,47 @@ def email_preference():
     except ValidationError as invalid:
         flash(invalid.fields["email_preference"], "error")
     return redirect(url_for("account.profile"), code=303)
+
+
+@bp.get("/notifications")
+@login_required
+def notifications():
+    notices = db.session.scalars(
+        db.select(Notification)
+        .options(joinedload(Notification.idea))
+        .filter_by(user_id=current_user.id)
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(NOTICES_SHOWN)
+    ).all()
+    return render_template("account/notifications.html", notices=notices)
+
+
+@bp.post("/notifications/read")
+@login_required
+def mark_notifications_read():
+    db.session.execute(
+        db.update(Notification)
+        .where(Notification.user_id == current_user.id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+    )
+    db.session.commit()
+    return redirect(url_for("account.notifications"), code=303)
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+@csrf.exempt  # the signed token is the proof; mail clients post here without a form (RFC 8058)
+def unsubscribe(token):
+    """One click from an email stops mail about one idea, signed in or not.
+
+    GET only asks: mail scanners open links, and must not unsubscribe anyone.
+    """
+    found = read_unsubscribe_token(token)
+    if found is None:
+        abort(404)
+    user, idea = found
+    if request.method == "POST":
+        set_subscription(user, idea, None)
+        db.session.commit()
+    return render_template(
+        "account/unsubscribe.html", idea=idea, token=token, done=request.method == "POST"
+    )

@@ -13,6 +13,7 @@ from portal import workflow
 from portal.extensions import db
 from portal.markup import stored_html
 from portal.models import Board, Idea, Role, utcnow
+from portal.notifications import unread_count
 from portal.security import csp_nonce
 
 
@@ -119,4 +120,5 @@ def register(app) -> None:
         Role=Role,
         idea_url=idea_url,
         site_name=app.config.get("SITE_NAME", "Stimme"),
+        unread_notifications=lambda: unread_count(current_user),
     )

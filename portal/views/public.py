@@ -2,20 +2,21 @@
 
 import secrets
 
-from flask import Blueprint, abort, current_app, flash, redirect, request
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import func
 from sqlalchemy.orm import joinedload
 
 from portal import workflow
 from portal.extensions import db, limiter
-from portal.forms import ActionForm, CommentForm, IdeaForm, show_errors
+from portal.forms import ActionForm, CommentForm, IdeaForm, StatusForm, show_errors
 from portal.htmx import render, render_or_redirect, wants_fragment
 from portal.markup import clean_text
 from portal.models import Comment, Idea, Role, Subscription, Vote
 from portal.operations import OperationError, ValidationError
 from portal.operations.comments import add_comment, edit_comment
 from portal.operations.ideas import edit_idea, existing_submission, submit_idea
+from portal.operations.status import change_status
 from portal.operations.subscriptions import set_subscription
 from portal.operations.votes import (
     VOTING_STATUSES,
@@ -338,3 +339,49 @@ def subscription(number):
     flash("You will no longer get updates on this idea." if level not in ("status", "all")
           else "You are following this idea.", "success")  # fmt: skip
     return redirect(idea_url(idea), code=303)
+
+
+def status_form(idea, form=None) -> StatusForm:
+    form = form or StatusForm(formdata=None)
+    allowed = workflow.TRANSITIONS.get(idea.status, frozenset())
+    form.status.choices = [
+        (slug, workflow.get_status(slug).label)
+        for slug in workflow.OWNER_STATUSES
+        if slug in allowed
+    ]
+    return form
+
+
+@bp.route("/ideas/<int:number>/status", methods=["GET", "POST"])
+@login_required
+def status(number):
+    """The product team moves an idea on, with a public response (a dialog with htmx)."""
+    idea = get_idea(number)
+    if not idea.can_change_status(current_user):
+        abort(403)
+    form = status_form(idea, StatusForm() if request.method == "POST" else None)
+    if request.method == "GET":
+        return render("ideas/status.html", "status_dialog", idea=idea, form=form)
+    try:
+        change_status(current_user, idea, form.status.data or "", form.response.data)
+        db.session.commit()
+    except OperationError as refused:
+        db.session.rollback()
+        show_errors(form, refused)
+        code = 200 if request.htmx else refused.status_code
+        return render("ideas/status.html", "status_dialog", code, idea=idea, form=form)
+    if not wants_fragment():
+        flash(f"The idea is now {idea.status_info.label}.", "success")
+        return redirect(idea_url(idea), code=303)
+    return render("ideas/detail.html", "idea_page", **idea_context(idea))
+
+
+@bp.get("/ideas/<int:number>/feed.atom")
+def idea_feed(number):
+    """Every status change and official response of one idea, newest first."""
+    idea = get_idea(number)
+    if not idea.is_public:
+        abort(404)
+    entries = sorted(idea.status_changes, key=lambda change: change.created_at, reverse=True)
+    xml = render_template("feeds/idea.xml", idea=idea, entries=entries)
+    return current_app.response_class(xml, mimetype="application/atom+xml")

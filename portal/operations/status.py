@@ -1,0 +1,46 @@
+from portal import workflow
+from portal.extensions import db
+from portal.markup import clean_text, render_markdown
+from portal.models import StatusChange, utcnow
+from portal.notifications import queue_fan_out
+from portal.operations import Conflict, PermissionDenied, ValidationError
+from portal.operations.audit import record_audit
+from portal.search import queue_reindex
+
+RESPONSE_MAX = 10_000
+
+
+def change_status(actor, idea, target: str, response: str = "") -> StatusChange:
+    """Move idea to status `target` with an optional public response; raises OperationError.
+
+    The change is recorded for the timeline and the feed; telling the subscribers is left
+    to the worker, so an idea with thousands of followers does not slow this request.
+    """
+    if not idea.can_change_status(actor):
+        raise PermissionDenied("Only the product team changes an idea's status.")
+    try:
+        workflow.check_transition(idea.status, target)
+    except workflow.TransitionError as refused:
+        raise Conflict(str(refused), {"status": str(refused)}) from refused
+    response = clean_text(response or "")
+    if len(response) > RESPONSE_MAX:
+        raise ValidationError(
+            {"response": f"A response can have at most {RESPONSE_MAX:,} characters."}
+        )
+    change = StatusChange(
+        idea_id=idea.id,
+        author_id=actor.id,
+        from_status=idea.status,
+        to_status=target,
+        response=response,
+        response_html=render_markdown(response) if response else "",
+    )
+    db.session.add(change)
+    record_audit(actor, "idea.status", idea, {"status": idea.status}, {"status": target})
+    idea.status = target
+    idea.updated_at = utcnow()
+    idea.refresh_trending()
+    db.session.flush()
+    queue_reindex(idea)
+    queue_fan_out("status_changed", status_change_id=change.id)
+    return change

@@ -1,0 +1,265 @@
+"""The product team answers in public: status changes, their timeline and feed, and the
+followers who hear about them (SPEC sections 3 and 7)."""
+
+import html
+import re
+
+import pytest
+
+from conftest import htmx_headers, text_and_html
+from portal.extensions import db
+from portal.models import AuditEntry, Idea, Notification, OutboxMessage, Role, User, utcnow
+from portal.operations.votes import cast_vote
+
+
+@pytest.fixture
+def idea(make):
+    """An open idea on a board, by a customer who follows it."""
+    return make.idea(make.board(), make.user(name="Ada"), "Export reports as CSV")
+
+
+def change(client, number, status, response="", **headers):
+    return client.post(
+        f"/ideas/{number}/status", data={"status": status, "response": response}, headers=headers
+    )
+
+
+def idea_row(app, number) -> Idea:
+    with app.app_context():
+        return db.session.scalar(db.select(Idea).filter_by(number=number))
+
+
+def vote_for(app, number, *users) -> None:
+    with app.app_context():
+        idea = db.session.scalar(db.select(Idea).filter_by(number=number))
+        for user in users:
+            cast_vote(db.session.get(User, user.id), idea)
+        db.session.commit()
+
+
+def test_an_owner_answers_in_public(client, make, auth, app, idea):
+    auth.login(make.user(Role.OWNER, name="Olga"))
+    response = change(client, idea, "planned", "We start in **March**.")
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).text
+    assert "The idea is now Planned." in page
+    assert 'data-status="planned"' in page
+    assert "Olga changed the status from" in page and "<strong>March</strong>" in page
+    with app.app_context():
+        entry = db.session.scalar(db.select(AuditEntry).filter_by(action="idea.status"))
+        assert entry.before == {"status": "open"} and entry.after == {"status": "planned"}
+
+
+def test_every_change_stays_on_the_timeline_and_in_the_feed(client, make, auth, idea):
+    auth.login(make.user(Role.OWNER))
+    change(client, idea, "under_review", "Looking at it.")
+    change(client, idea, "planned", "Next quarter.")
+    page = client.get(f"/ideas/{idea}").text
+    assert "Looking at it." in page and "Next quarter." in page
+    feed = client.get(f"/ideas/{idea}/feed.atom")
+    assert feed.headers["Content-Type"].startswith("application/atom+xml")
+    assert feed.text.count("<entry>") == 2
+    assert "Now Planned" in feed.text and "Next quarter." in feed.text
+
+
+@pytest.mark.parametrize("role", [Role.CUSTOMER, Role.MODERATOR])
+def test_only_the_product_team_changes_status(client, make, auth, app, idea, role):
+    auth.login(make.user(role))
+    assert client.get(f"/ideas/{idea}/status").status_code == 403
+    assert change(client, idea, "planned").status_code == 403
+    assert "Change status" not in client.get(f"/ideas/{idea}").text
+    assert idea_row(app, idea).status == "open"
+
+
+def test_a_visitor_is_sent_to_sign_in(client, app, idea):
+    response = change(client, idea, "planned")
+    assert response.status_code == 303 and "/signin" in response.headers["Location"]
+    assert idea_row(app, idea).status == "open"
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        ("open", "The idea is already Open."),
+        ("duplicate", "An idea becomes a duplicate only by merging it into another."),
+        ("shipped", "There is no status called 'shipped'."),
+    ],
+)
+def test_invalid_transitions_are_refused_clearly(client, make, auth, app, idea, status, message):
+    auth.login(make.user(Role.OWNER))
+    response = change(client, idea, status, "My carefully written answer.")
+    assert response.status_code == 409
+    assert message in html.unescape(response.text)
+    assert "My carefully written answer.</textarea>" in response.text  # nothing is lost
+    assert idea_row(app, idea).status == "open"
+
+
+def test_with_htmx_the_idea_updates_in_place(client, make, auth, idea):
+    auth.login(make.user(Role.OWNER))
+    dialog = client.get(f"/ideas/{idea}/status", headers=htmx_headers())
+    assert "<html" not in dialog.text and "<dialog open" in dialog.text
+    assert '<option value="open"' not in dialog.text  # no move to where it already is
+    response = change(client, idea, "started", "Building it now.", **htmx_headers())
+    assert "<html" not in response.text and 'id="idea-page"' in response.text
+    assert 'data-status="started"' in response.text and "Building it now." in response.text
+
+
+def test_closing_an_idea_releases_budget_votes(client, make, auth, app):
+    board = make.board(votes_per_user=2)
+    number = make.idea(board, make.user(), "Dark mode")
+    voter = make.user()
+    vote_for(app, number, voter)
+    auth.login(make.user(Role.OWNER))
+    change(client, number, "completed", "Shipped in 4.2.")
+    auth.logout()
+    auth.login(voter)
+    page = re.sub(r"</?strong>", "", client.get("/b/features").text)
+    assert "2 of 2 votes left" in page
+
+
+def test_followers_get_one_mail_each_and_the_actor_none(client, make, auth, app, mailbox, idea):
+    voters = [make.user(name=f"Voter {n}") for n in range(3)]
+    vote_for(app, idea, *voters)
+    quiet = make.user(name="Quiet", email_preference="none")
+    gone = make.user(name="Gone")
+    owner = make.user(Role.OWNER, name="Olga")
+    vote_for(app, idea, quiet, gone, owner)  # the owner follows too, but acts
+    auth.login(gone)
+    client.post(f"/ideas/{idea}/subscription", data={"level": ""})  # unfollows
+    auth.logout()
+    auth.login(owner)
+
+    change(client, idea, "planned", "We start in March.")
+    with app.app_context():  # the request only queued the fan-out
+        assert db.session.scalar(db.select(db.func.count(Notification.id))) == 0
+    messages = mailbox.receive()  # the worker fans out ...
+    messages += mailbox.receive()  # ... and sends what that queued
+
+    author = idea_row(app, idea).author_id
+    with app.app_context():
+        author_email = db.session.get(User, author).email
+    recipients = sorted(message["To"] for message in messages)
+    assert recipients == sorted([author_email, *[v.email for v in voters]])
+    text, html = text_and_html(messages[0])
+    assert "is now Planned" in text and "We start in March." in text and "March" in html
+    assert messages[0]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert mailbox.receive() == []  # exactly once
+    with app.app_context():
+        noticed = db.session.scalars(db.select(Notification.user_id)).all()
+        assert sorted(noticed) == sorted([u.id for u in (*voters, quiet)] + [author])
+
+
+def test_the_bell_counts_unread_notices(client, make, auth, app, mailbox, idea):
+    voter = make.user()
+    vote_for(app, idea, voter)
+    auth.login(make.user(Role.OWNER))
+    change(client, idea, "planned")
+    mailbox.receive()
+    auth.logout()
+    auth.login(voter)
+    page = client.get("/notifications").text
+    assert "1 unread" in page and "is now Planned" in page
+    client.post("/notifications/read")
+    assert "unread" not in client.get("/notifications").text
+
+
+def test_the_unsubscribe_link_works_signed_out_and_cannot_be_forged(
+    client, make, auth, app, mailbox, idea
+):
+    voter = make.user()
+    vote_for(app, idea, voter)
+    auth.login(make.user(Role.OWNER))
+    change(client, idea, "under_review")
+    (message,) = [m for m in mailbox.receive() + mailbox.receive() if m["To"] == voter.email]
+    auth.logout()
+    link = re.search(r"<(http://localhost(/unsubscribe/[^>]+))>", message["List-Unsubscribe"])
+    path = link.group(2)
+    assert link.group(1) in text_and_html(message)[0]
+
+    assert "Stop emails about this idea?" in client.get(path).text  # a scanner's GET: no change
+    forged = path[:-3] + ("abc" if not path.endswith("abc") else "xyz")
+    assert client.post(forged).status_code == 404
+    assert client.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+
+    change_again = make.user(Role.OWNER)
+    auth.login(change_again)
+    change(client, idea, "planned")
+    assert [m for m in mailbox.receive() + mailbox.receive() if m["To"] == voter.email] == []
+
+
+def test_smtp_down_then_up_delivers_every_mail_once(client, make, auth, app, idea):
+    from conftest import Mailbox, free_port
+
+    voter = make.user()
+    vote_for(app, idea, voter)
+    auth.login(make.user(Role.OWNER))
+    port, previous = free_port(), app.config["MAIL_URL"]
+    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{port}"  # nothing listens yet
+    try:
+        change(client, idea, "planned")
+        with app.app_context():
+            from portal.outbox import drain
+
+            drain()  # fan-out succeeds, the mails fail and wait
+            assert (
+                db.session.scalar(
+                    db.select(db.func.count(OutboxMessage.id)).where(
+                        OutboxMessage.sent_at.is_(None)
+                    )
+                )
+                == 2
+            )
+            db.session.execute(db.update(OutboxMessage).values(next_attempt_at=utcnow()))
+            db.session.commit()
+            author_email = db.session.get(User, idea_row(app, idea).author_id).email
+        box = Mailbox(app)
+        from aiosmtpd.controller import Controller
+
+        controller = Controller(box, hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            assert sorted(m["To"] for m in box.receive()) == sorted([author_email, voter.email])
+            assert box.receive() == []
+        finally:
+            controller.stop()
+    finally:
+        app.config["MAIL_URL"] = previous
+
+
+def comment(client, number, body, kind=""):
+    return client.post(f"/ideas/{number}/comments", data={"body": body, "kind": kind})
+
+
+def test_comments_reach_followers_by_their_level(client, make, auth, app, mailbox, idea):
+    voter, commenter = make.user(name="Vera Voter"), make.user(name="Cem Commenter")
+    vote_for(app, idea, voter)  # follows status changes and official answers
+    owner = make.user(Role.OWNER, name="Olga")
+    auth.login(commenter)
+    comment(client, idea, "Me too, every Monday.")  # now follows everything
+    auth.logout()
+    auth.login(owner)
+    comment(client, idea, "Secret: the **budget** is tight.", kind="internal")
+    comment(client, idea, "We are looking into it.", kind="official")
+    auth.logout()
+    auth.login(make.user(name="Petra"))
+    comment(client, idea, "Same for our team.")
+
+    messages = mailbox.receive() + mailbox.receive()
+    mails = {}
+    for message in messages:
+        mails.setdefault(message["To"], []).append(text_and_html(message)[0])
+    everything = "\n".join(text for texts in mails.values() for text in texts)
+    assert "Secret" not in everything  # internal notes never leave the team
+    author = idea_row(app, idea).author_id
+    with app.app_context():
+        author_email = db.session.get(User, author).email
+    # The voter hears only the official answer; the author and the commenter hear the
+    # comments of others and the answer; nobody hears of their own comment.
+    assert len(mails[voter.email]) == 1 and "We are looking into it." in mails[voter.email][0]
+    assert len(mails[commenter.email]) == 2  # the answer and Petra's comment
+    assert len(mails[author_email]) == 3
+    # Answering made the owner a follower: Petra's comment, not their own answer.
+    assert len(mails[owner.email]) == 1 and "Same for our team." in mails[owner.email][0]
+    with app.app_context():
+        notices = db.session.scalars(db.select(Notification.text)).all()
+    assert not any("Secret" in text for text in notices)
