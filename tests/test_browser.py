@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 from conftest import PASSWORD, Factory, empty_tables, free_port
 from portal import create_app
 from portal.extensions import db
-from portal.models import Comment, Idea, Role, User, Vote
+from portal.models import Comment, Idea, Role, User, Vote, utcnow
 from portal.operations.votes import cast_vote
 from portal.outbox import drain
 from portal.search import get_backend
@@ -412,6 +412,28 @@ def test_status_change_with_a_response_without_reload(browsing, factory):
     expect(page.get_by_role("dialog")).to_have_count(0)
     assert_same_document(page)
     screenshot(page, "status_changed")
+
+
+def test_roadmap_filters_by_board_without_reload(browsing, factory, live):
+    page = browsing.page
+    author = factory.user()
+    web, mobile = factory.board("web"), factory.board("mobile", categories=())
+    for board, title, status in [
+        (web, "Dark mode for the editor", "planned"),
+        (web, "Export reports as CSV", "started"),
+        (mobile, "Offline mode on iOS", "planned"),
+        (mobile, "Push notifications for mentions", "completed"),
+    ]:
+        factory.idea(board, author, title, status=status, status_changed_at=utcnow())
+    page.goto("/roadmap")
+    expect(page.locator(".lane-card")).to_have_count(4)
+    mark_document(page)
+    screenshot(page, "roadmap")
+    page.get_by_label("Board").select_option(label="Mobile")
+    expect(page).to_have_url(re.compile(r"/roadmap\?board=mobile"))
+    expect(page.locator(".lane-card")).to_have_count(2)
+    expect(page.get_by_text("Dark mode for the editor")).to_have_count(0)
+    assert_same_document(page)
 
 
 def test_sort_without_reload_and_back(browsing, factory, live):

@@ -38,7 +38,7 @@ def change_status(actor, idea, target: str, response: str = "") -> StatusChange:
     db.session.add(change)
     record_audit(actor, "idea.status", idea, {"status": idea.status}, {"status": target})
     idea.status = target
-    idea.updated_at = utcnow()
+    idea.updated_at = idea.status_changed_at = utcnow()
     idea.refresh_trending()
     db.session.flush()
     queue_reindex(idea)

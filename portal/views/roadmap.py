@@ -1,0 +1,88 @@
+"""What the product team is doing and has done: the roadmap and the changelog."""
+
+from datetime import timedelta
+
+from flask import Blueprint, current_app, render_template, request
+from sqlalchemy.orm import joinedload
+
+from portal.extensions import db
+from portal.htmx import render
+from portal.models import Idea, StatusChange, utcnow
+from portal.views.helpers import page_number, paginate, visible_boards
+
+bp = Blueprint("roadmap", __name__)
+
+# Lane title -> statuses shown in it; completed ideas stay for COMPLETED_SHOWN.
+LANES = (("Planned", ("planned",)), ("In progress", ("started",)), ("Completed", ("completed",)))
+COMPLETED_SHOWN = timedelta(days=90)
+LANE_LIMIT = 50
+CHANGELOG_PAGE = 20
+FEED_ENTRIES = 30
+
+
+def shown_boards():
+    """The boards the person may see, narrowed to ?board= when it names one of them."""
+    boards = visible_boards()
+    chosen = [board for board in boards if board.slug == request.args.get("board")]
+    return boards, chosen[0] if chosen else None
+
+
+def public_ideas(boards):
+    return (
+        db.select(Idea)
+        .options(joinedload(Idea.board))
+        .where(Idea.public_clause(), Idea.board_id.in_([board.id for board in boards]))
+    )
+
+
+@bp.get("/roadmap")
+def roadmap():
+    boards, board = shown_boards()
+    ideas = public_ideas([board] if board else boards)
+    lanes = []
+    for title, statuses in LANES:
+        query = ideas.where(Idea.status.in_(statuses))
+        if "completed" in statuses:
+            query = query.where(Idea.status_changed_at >= utcnow() - COMPLETED_SHOWN)
+        query = query.order_by(Idea.vote_count.desc(), Idea.id.desc()).limit(LANE_LIMIT)
+        lanes.append((title, db.session.scalars(query).all()))
+    return render("public/roadmap.html", "lanes", lanes=lanes, boards=boards, board=board)
+
+
+def completed(boards):
+    return (
+        public_ideas(boards)
+        .where(Idea.status == "completed")
+        .order_by(Idea.status_changed_at.desc(), Idea.id.desc())
+    )
+
+
+def last_responses(ideas) -> dict[int, StatusChange]:
+    """Each idea's latest status change, whose response says what shipped."""
+    changes = db.session.scalars(
+        db.select(StatusChange)
+        .where(StatusChange.idea_id.in_([idea.id for idea in ideas]))
+        .order_by(StatusChange.created_at)
+    ).all()
+    return {change.idea_id: change for change in changes}
+
+
+@bp.get("/changelog")
+def changelog():
+    boards, board = shown_boards()
+    page = paginate(completed([board] if board else boards), page_number(), CHANGELOG_PAGE)
+    return render(
+        "public/changelog.html", "entries", page=page, boards=boards, board=board,
+        responses=last_responses(page.items),
+    )  # fmt: skip
+
+
+@bp.get("/changelog.atom")
+def changelog_feed():
+    boards, board = shown_boards()
+    ideas = db.session.scalars(completed([board] if board else boards).limit(FEED_ENTRIES)).all()
+    updated = ideas[0].status_changed_at if ideas and ideas[0].status_changed_at else utcnow()
+    xml = render_template(
+        "feeds/changelog.xml", ideas=ideas, responses=last_responses(ideas), updated=updated
+    )
+    return current_app.response_class(xml, mimetype="application/atom+xml")
