@@ -12,6 +12,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from portal import workflow
 from portal.extensions import db
 from portal.models import (
+    Board,
     Comment,
     Idea,
     Notification,
@@ -20,6 +21,7 @@ from portal.models import (
     Subscription,
     SubscriptionLevel,
     User,
+    Vote,
 )
 
 FANOUT = "fanout"
@@ -83,6 +85,30 @@ def status_changed(payload: dict) -> None:
                 label=label,
                 actor=change.author,
             )
+    votes_released(change, idea)
+
+
+def votes_released(change: StatusChange, idea: Idea) -> None:
+    """Closing an idea gives its voters their budget votes back: tell them (UserVoice's rule)."""
+    closes = workflow.accepts_votes(change.from_status) and not workflow.accepts_votes(
+        change.to_status
+    )
+    board = db.session.get(Board, idea.board_id)
+    if not (closes and board.has_budget):
+        return
+    votes = db.session.scalars(db.select(Vote).where(Vote.idea_id == idea.id)).all()
+    for vote in votes:
+        what, it = (
+            ("Your vote is", "it")
+            if vote.weight == 1
+            else (f"Your {vote.weight} votes are", "them")
+        )
+        text = f"{what} back from “{idea.title}”: use {it} again in {board.name}"
+        db.session.add(
+            Notification(
+                user_id=vote.user_id, idea_id=idea.id, kind="votes_back", text=text[:NOTICE_MAX]
+            )
+        )
 
 
 def comment_posted(payload: dict) -> None:

@@ -436,6 +436,26 @@ def test_roadmap_filters_by_board_without_reload(browsing, factory, live):
     assert_same_document(page)
 
 
+def test_dashboard_switches_to_my_ideas_without_reload(browsing, factory, live):
+    page = browsing.page
+    board, author = factory.board(), factory.user()
+    owner = factory.user(Role.OWNER, name="Olga Owner")
+    factory.idea(board, author, "Dark mode for the editor", vote_count=12, assignee_id=owner.id)
+    factory.idea(board, author, "Export reports as CSV", vote_count=4)
+    sign_in(page, owner)
+    page.goto("/dashboard")
+    rows = page.locator("table.waiting tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("Dark mode for the editor")
+    expect(page.locator("svg.sparkline")).to_have_count(2)
+    mark_document(page)
+    screenshot(page, "dashboard")
+    page.get_by_role("link", name="Assigned to me").click()
+    expect(rows).to_have_count(1)
+    expect(page).to_have_url(re.compile(r"/dashboard\?mine=1"))
+    assert_same_document(page)
+
+
 def test_sort_without_reload_and_back(browsing, factory, live):
     page = browsing.page
     popular, fresh = sortable_board(factory, live)

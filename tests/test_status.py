@@ -10,6 +10,7 @@ from conftest import htmx_headers, text_and_html
 from portal.extensions import db
 from portal.models import AuditEntry, Idea, Notification, OutboxMessage, Role, User, utcnow
 from portal.operations.votes import cast_vote
+from portal.outbox import drain
 
 
 @pytest.fixture
@@ -115,6 +116,10 @@ def test_closing_an_idea_releases_budget_votes(client, make, auth, app):
     auth.login(voter)
     page = re.sub(r"</?strong>", "", client.get("/b/features").text)
     assert "2 of 2 votes left" in page
+    with app.app_context():
+        drain()  # the worker tells the voter
+    notices = client.get("/notifications").text
+    assert "Your vote is back from “Dark mode”: use it again in Features" in notices
 
 
 def test_followers_get_one_mail_each_and_the_actor_none(client, make, auth, app, mailbox, idea):

@@ -1,7 +1,7 @@
 from portal import workflow
 from portal.extensions import db
 from portal.markup import clean_text, render_markdown
-from portal.models import StatusChange, utcnow
+from portal.models import Role, StatusChange, utcnow
 from portal.notifications import queue_fan_out
 from portal.operations import Conflict, PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
@@ -44,3 +44,14 @@ def change_status(actor, idea, target: str, response: str = "") -> StatusChange:
     queue_reindex(idea)
     queue_fan_out("status_changed", status_change_id=change.id)
     return change
+
+
+def assign_idea(actor, idea, assignee) -> None:
+    """Make a product owner (or nobody) responsible for answering idea."""
+    if not idea.can_change_status(actor):
+        raise PermissionDenied("Only the product team assigns ideas.")
+    if assignee is not None and not assignee.has_role(Role.OWNER):
+        raise ValidationError({"assignee": "Ideas are assigned to product owners."})
+    before = {"assignee_id": idea.assignee_id}
+    idea.assignee_id = assignee.id if assignee else None
+    record_audit(actor, "idea.assign", idea, before, {"assignee_id": idea.assignee_id})

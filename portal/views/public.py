@@ -11,8 +11,9 @@ from portal import workflow
 from portal.extensions import db, limiter
 from portal.forms import ActionForm, CommentForm, IdeaForm, StatusForm, show_errors
 from portal.htmx import render, render_or_redirect, wants_fragment
+from portal.insights import team_promise
 from portal.markup import clean_text
-from portal.models import Comment, Idea, Role, Subscription, Vote
+from portal.models import Comment, Idea, Role, Subscription, User, Vote
 from portal.operations import OperationError, ValidationError
 from portal.operations.comments import add_comment, edit_comment
 from portal.operations.ideas import edit_idea, existing_submission, submit_idea
@@ -79,7 +80,7 @@ def index():
     ).all()
     return render(
         "public/index.html", "boards", boards=boards, counts=counts, trending=trending,
-        shipped=shipped,
+        shipped=shipped, promise=team_promise(90),
     )  # fmt: skip
 
 
@@ -160,8 +161,16 @@ def idea_context(idea, comment_form=None) -> dict:
         subscription = db.session.scalar(
             db.select(Subscription).filter_by(user_id=current_user.id, idea_id=idea.id)
         )
+    owners = []
+    if idea.can_change_status(current_user):
+        owners = db.session.scalars(
+            db.select(User)
+            .where(User.role_value >= int(Role.OWNER), User.deleted_at.is_(None))
+            .order_by(User.name)
+        ).all()
     return {
         "idea": idea,
+        "owners": owners,
         "activity": activity,
         "state": vote_state(current_user, idea),
         "comment_form": comment_form or CommentForm(formdata=None),
