@@ -99,6 +99,9 @@ class User(UserMixin, db.Model):
     # Bumped on password change, reset or sign-out everywhere: old sessions stop working.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     email_preference: Mapped[str] = mapped_column(String(10), default="all")
+    # "instant", or "weekly": one digest of the week's notices instead of a mail each.
+    email_frequency: Mapped[str] = mapped_column(String(10), default="instant")
+    digest_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -6,6 +6,8 @@ product owner's request one row. Each follower gets one notice and at most one m
 person who acted gets neither.
 """
 
+from datetime import timedelta
+
 from flask import current_app, render_template, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -22,12 +24,28 @@ from portal.models import (
     SubscriptionLevel,
     User,
     Vote,
+    utcnow,
 )
 
 FANOUT = "fanout"
 NOTICE_MAX = 300
-# Which mail each email preference lets through.
+# Which mail each email preference lets through, and which notices go into its digest.
 WANTS_MAIL = {"status": {"status"}, "all": {"status", "all"}, "none": set()}
+DIGEST_KINDS = {
+    "status": {"status", "answer", "votes_back"},
+    "all": {"status", "answer", "comment", "votes_back"},
+    "none": set(),
+}
+DIGEST_EVERY = timedelta(days=7)
+
+
+def wants_mail_now(user: User, level: str) -> bool:
+    """Whether user wants a mail for news of `level` right away (not in a weekly digest)."""
+    return (
+        level in WANTS_MAIL.get(user.email_preference, set())
+        and user.email_verified_at is not None
+        and user.email_frequency == "instant"
+    )
 
 
 def queue_fan_out(event: str, **ids) -> None:
@@ -75,7 +93,7 @@ def status_changed(payload: dict) -> None:
         db.session.add(
             Notification(user_id=user.id, idea_id=idea.id, kind="status", text=text[:NOTICE_MAX])
         )
-        if "status" in WANTS_MAIL.get(user.email_preference, set()) and user.email_verified_at:
+        if wants_mail_now(user, "status"):
             send_update(
                 user,
                 idea,
@@ -123,9 +141,14 @@ def comment_posted(payload: dict) -> None:
     text = f"{comment.author.display_name} {what} “{idea.title}”"
     for _subscription, user in followers(idea, comment.author_id, kind, comment.created_at):
         db.session.add(
-            Notification(user_id=user.id, idea_id=idea.id, kind="comment", text=text[:NOTICE_MAX])
+            Notification(
+                user_id=user.id,
+                idea_id=idea.id,
+                kind="answer" if comment.is_official else "comment",
+                text=text[:NOTICE_MAX],
+            )
         )
-        if kind in WANTS_MAIL.get(user.email_preference, set()) and user.email_verified_at:
+        if wants_mail_now(user, kind):
             send_update(
                 user,
                 idea,
@@ -138,8 +161,8 @@ def comment_posted(payload: dict) -> None:
 EVENTS = {"status_changed": status_changed, "comment_posted": comment_posted}
 
 
-def send_update(user: User, idea: Idea, subject: str, template: str, **context) -> None:
-    """Queue one mail about idea, with a one-click unsubscribe (RFC 8058)."""
+def send_update(user: User, idea: Idea | None, subject: str, template: str, **context) -> None:
+    """Queue one mail about idea (None: a digest), with a one-click unsubscribe (RFC 8058)."""
     from portal.outbox import queue_email  # the outbox imports this module to fan out
 
     token = unsubscribe_token(user, idea)
@@ -147,7 +170,7 @@ def send_update(user: User, idea: Idea, subject: str, template: str, **context) 
     context = {
         "user": user,
         "idea": idea,
-        "idea_url": url_for("public.idea", number=idea.number, _external=True),
+        "idea_url": url_for("public.idea", number=idea.number, _external=True) if idea else None,
         "unsubscribe_url": unsubscribe,
         "preferences_url": url_for("account.profile", _external=True),
         **context,
@@ -168,21 +191,26 @@ def _signer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.secret_key, salt="unsubscribe")
 
 
-def unsubscribe_token(user: User, idea: Idea) -> str:
-    """A link that stops mail about one idea for one person, without signing in."""
-    return _signer().dumps([user.id, idea.id])
+def unsubscribe_token(user: User, idea: Idea | None) -> str:
+    """A link that stops mail about one idea (or, with None, all mail) for one person,
+    without signing in."""
+    return _signer().dumps([user.id, idea.id if idea else 0])
 
 
-def read_unsubscribe_token(token: str) -> tuple[User, Idea] | None:
-    """The person and idea a token names, or None when it was not made by this site."""
+def read_unsubscribe_token(token: str) -> tuple[User, Idea | None] | None:
+    """The person and idea (None: all mail) a token names, or None when this site did not
+    make it."""
     try:
         user_id, idea_id = _signer().loads(token)
     except (BadSignature, ValueError, TypeError):
         return None
-    if not all(isinstance(n, int) and 0 < n < 2**31 for n in (user_id, idea_id)):
+    if not all(isinstance(n, int) and 0 <= n < 2**31 for n in (user_id, idea_id)):
         return None
-    user, idea = db.session.get(User, user_id), db.session.get(Idea, idea_id)
-    return (user, idea) if user and idea else None
+    user = db.session.get(User, user_id) if user_id else None
+    idea = db.session.get(Idea, idea_id) if idea_id else None
+    if user is None or (idea_id and idea is None):
+        return None
+    return user, idea
 
 
 def unread_count(user) -> int:
@@ -191,3 +219,45 @@ def unread_count(user) -> int:
             Notification.user_id == user.id, Notification.read_at.is_(None)
         )
     )
+
+
+def queue_digests() -> int:
+    """Queue the weekly digest of everyone whose week is up; returns how many.
+
+    Each user's `digest_sent_at` moves forward with a compare-and-set, so two workers
+    never send one digest twice.
+    """
+    now = utcnow()
+    due = db.session.scalars(
+        db.select(User).where(
+            User.email_frequency == "weekly",
+            User.email_preference != "none",
+            User.email_verified_at.is_not(None),
+            User.deleted_at.is_(None),
+            User.digest_sent_at <= now - DIGEST_EVERY,
+        )
+    ).all()
+    queued = 0
+    for user in due:
+        since = user.digest_sent_at
+        claimed = db.session.execute(
+            db.update(User)
+            .where(User.id == user.id, User.digest_sent_at == since)
+            .values(digest_sent_at=now)
+        ).rowcount
+        notices = db.session.scalars(
+            db.select(Notification)
+            .where(
+                Notification.user_id == user.id,
+                Notification.created_at > since,
+                Notification.created_at <= now,
+                Notification.kind.in_(DIGEST_KINDS[user.email_preference]),
+            )
+            .order_by(Notification.created_at)
+        ).all()
+        if claimed and notices:
+            with current_app.test_request_context("/", base_url=current_app.config["BASE_URL"]):
+                send_update(user, None, "Your weekly digest", "digest", notices=notices)
+            queued += 1
+        db.session.commit()
+    return queued

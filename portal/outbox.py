@@ -11,7 +11,7 @@ from sqlalchemy import or_
 from portal.extensions import db
 from portal.mail import build_message, mailer_from_url
 from portal.models import OutboxMessage, utcnow
-from portal.notifications import FANOUT, fan_out
+from portal.notifications import FANOUT, fan_out, queue_digests
 from portal.search import apply_pending, keep_index_healthy, repair_drift
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,9 @@ def deliver(message_id: int) -> bool:
 
 
 def drain() -> tuple[int, int]:
-    """Deliver every message that is due now; returns (sent, failed)."""
+    """Queue the weekly digests that are due, then deliver every message due now; returns
+    (sent, failed)."""
+    queue_digests()
     sent = failed = 0
     seen: set[int] = set()
     while batch := [i for i in claim_batch() if i not in seen]:

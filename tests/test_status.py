@@ -3,6 +3,7 @@ followers who hear about them (SPEC sections 3 and 7)."""
 
 import html
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -268,3 +269,36 @@ def test_comments_reach_followers_by_their_level(client, make, auth, app, mailbo
     with app.app_context():
         notices = db.session.scalars(db.select(Notification.text)).all()
     assert not any("Secret" in text for text in notices)
+
+
+def test_a_weekly_digest_instead_of_a_mail_each(client, make, auth, app, mailbox, idea):
+    reader = make.user(name="Wanda Weekly")
+    vote_for(app, idea, reader)
+    auth.login(reader)
+    saved = client.post(
+        "/me/email-preference", data={"email_preference": "status", "email_frequency": "weekly"}
+    )
+    assert saved.status_code == 303
+    auth.logout()
+    auth.login(make.user(Role.OWNER))
+    change(client, idea, "under_review", "Looking at it.")
+    change(client, idea, "planned", "Next quarter.")
+    received = mailbox.receive() + mailbox.receive()
+    assert reader.email not in [m["To"] for m in received]  # nothing until the week is up
+
+    with app.app_context():  # a week passes
+        user = db.session.get(User, reader.id)
+        user.digest_sent_at = utcnow() - timedelta(days=7, minutes=1)
+        for notice in db.session.scalars(db.select(Notification).filter_by(user_id=reader.id)):
+            notice.created_at = utcnow() - timedelta(days=1)
+        db.session.commit()
+    (digest,) = [m for m in mailbox.receive() if m["To"] == reader.email]
+    text, _ = text_and_html(digest)
+    assert "is now Under review" in text and "is now Planned" in text
+    assert mailbox.receive() == []  # one digest a week
+
+    link = re.search(r"<http://localhost(/unsubscribe/[^>]+)>", digest["List-Unsubscribe"])
+    auth.logout()
+    assert client.post(link.group(1)).status_code == 200
+    with app.app_context():
+        assert db.session.get(User, reader.id).email_preference == "none"

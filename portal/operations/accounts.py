@@ -17,6 +17,10 @@ EMAIL_PREFERENCES = {
     "status": "Only status changes and official answers",
     "none": "No email",
 }
+EMAIL_FREQUENCIES = {
+    "instant": "As it happens",
+    "weekly": "One digest a week",
+}
 PASSWORD_MIN = 10
 NAME_MAX = 80
 TOKEN_LIFETIMES = {"verify": timedelta(hours=48), "reset": timedelta(hours=1)}
@@ -157,8 +161,15 @@ def set_password(user: User, password: str) -> None:
     user.session_version += 1
 
 
-def set_email_preference(user: User, choice: str | None) -> None:
-    """Set which mails about followed ideas the user gets; raises ValidationError."""
+def set_email_preference(user: User, choice: str | None, frequency: str | None = None) -> None:
+    """Set which mails about followed ideas the user gets, and how often; raises
+    ValidationError."""
     if choice not in EMAIL_PREFERENCES:
         raise ValidationError({"email_preference": "Choose one of the options."})
+    frequency = frequency or user.email_frequency
+    if frequency not in EMAIL_FREQUENCIES:
+        raise ValidationError({"email_frequency": "Choose one of the options."})
+    if frequency == "weekly" and user.email_frequency != "weekly":
+        user.digest_sent_at = utcnow()  # the first digest covers the week from now on
     user.email_preference = choice
+    user.email_frequency = frequency

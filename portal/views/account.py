@@ -8,7 +8,11 @@ from portal.extensions import csrf, db
 from portal.models import Idea, Notification, Vote, utcnow
 from portal.notifications import read_unsubscribe_token
 from portal.operations import ValidationError
-from portal.operations.accounts import EMAIL_PREFERENCES, set_email_preference
+from portal.operations.accounts import (
+    EMAIL_FREQUENCIES,
+    EMAIL_PREFERENCES,
+    set_email_preference,
+)
 from portal.operations.subscriptions import set_subscription
 
 NOTICES_SHOWN = 50
@@ -33,7 +37,11 @@ def profile():
         .limit(50)
     ).all()
     return render_template(
-        "account/profile.html", ideas=ideas, votes=votes, preferences=EMAIL_PREFERENCES
+        "account/profile.html",
+        ideas=ideas,
+        votes=votes,
+        preferences=EMAIL_PREFERENCES,
+        frequencies=EMAIL_FREQUENCIES,
     )
 
 
@@ -41,11 +49,15 @@ def profile():
 @login_required
 def email_preference():
     try:
-        set_email_preference(current_user, request.form.get("email_preference"))
+        set_email_preference(
+            current_user,
+            request.form.get("email_preference"),
+            request.form.get("email_frequency"),
+        )
         db.session.commit()
         flash("Your email settings are saved.", "success")
     except ValidationError as invalid:
-        flash(invalid.fields["email_preference"], "error")
+        flash(" ".join(invalid.fields.values()), "error")
     return redirect(url_for("account.profile"), code=303)
 
 
@@ -86,7 +98,10 @@ def unsubscribe(token):
         abort(404)
     user, idea = found
     if request.method == "POST":
-        set_subscription(user, idea, None)
+        if idea is None:  # a digest's link: no more email at all
+            set_email_preference(user, "none")
+        else:
+            set_subscription(user, idea, None)
         db.session.commit()
     return render_template(
         "account/unsubscribe.html", idea=idea, token=token, done=request.method == "POST"
