@@ -460,6 +460,25 @@ class OutboxMessage(db.Model):
     __table_args__ = (Index("ix_outbox_message_pending", "sent_at", "next_attempt_at"),)
 
 
+class CustomStatus(db.Model):
+    """A status an admin added beside the built-in seven; its phase decides voting, budget
+    release and the roadmap lane."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    label: Mapped[str] = mapped_column(String(40))
+    colour: Mapped[str] = mapped_column(String(7))
+    phase: Mapped[str] = mapped_column(String(10))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BlockedTransition(db.Model):
+    """A move between two statuses that an admin turned off."""
+
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    target: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
 class Counter(db.Model):
     """Named counters, such as the site-wide idea number, taken under a row lock."""
 

@@ -1,5 +1,6 @@
 """Statuses, their phases and the allowed transitions: the one place these rules live."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -39,15 +40,81 @@ BUILTIN_STATUSES = (
     Status("declined", "Declined", Phase.DECLINED, "#b42318"),
     Status(DUPLICATE, "Duplicate", Phase.DECLINED, "#6e7781"),
 )
-STATUSES = {status.slug: status for status in BUILTIN_STATUSES}
+BUILTIN_SLUGS = frozenset(status.slug for status in BUILTIN_STATUSES)
 
-# A product owner may move an idea between any two of these; `duplicate` is reached
-# only through a merge and left only by undoing it.
-OWNER_STATUSES = tuple(slug for slug in STATUSES if slug != DUPLICATE)
-TRANSITIONS = {
-    source: frozenset(target for target in OWNER_STATUSES if target != source)
-    for source in OWNER_STATUSES
-}
+
+def _configured() -> tuple[dict[str, Status], frozenset[tuple[str, str]]]:
+    """Every status (the built-in seven, then the admins' own) and the transitions admins
+    turned off, read once per request (the worker reads them per use)."""
+    from flask import g, has_app_context, has_request_context
+
+    if not has_app_context():
+        return {status.slug: status for status in BUILTIN_STATUSES}, frozenset()
+    if has_request_context() and "workflow" in g:
+        return g.workflow
+    from portal.extensions import db
+    from portal.models import BlockedTransition, CustomStatus
+
+    statuses = {status.slug: status for status in BUILTIN_STATUSES}
+    for custom in db.session.scalars(db.select(CustomStatus).order_by(CustomStatus.position)):
+        statuses[custom.slug] = Status(
+            custom.slug, custom.label, Phase(custom.phase), custom.colour
+        )
+    blocked = frozenset(
+        db.session.execute(db.select(BlockedTransition.source, BlockedTransition.target)).all()
+    )
+    if has_request_context():
+        g.workflow = statuses, blocked
+    return statuses, blocked
+
+
+def forget_configuration() -> None:
+    """After an admin changes statuses or transitions, read them again."""
+    from flask import g, has_request_context
+
+    if has_request_context():
+        g.pop("workflow", None)
+
+
+class _Statuses(Mapping):
+    """`STATUSES[slug]`, `slug in STATUSES`, `STATUSES.items()`: the live set of statuses."""
+
+    def __getitem__(self, slug):
+        return _configured()[0][slug]
+
+    def __iter__(self):
+        return iter(_configured()[0])
+
+    def __len__(self):
+        return len(_configured()[0])
+
+
+STATUSES = _Statuses()
+
+
+def owner_statuses() -> list[str]:
+    """The statuses a product owner may set: all but `duplicate`, which only a merge sets."""
+    return [slug for slug in STATUSES if slug != DUPLICATE]
+
+
+def allowed_targets(source: str) -> list[str]:
+    """Where a product owner may move an idea from `source`, in the statuses' order.
+
+    Any status to any other, unless an admin turned the move off; `duplicate` is reached
+    only through a merge and left only by undoing it.
+    """
+    if source == DUPLICATE or source not in STATUSES:
+        return []
+    blocked = _configured()[1]
+    return [
+        target
+        for target in owner_statuses()
+        if target != source and (source, target) not in blocked
+    ]
+
+
+def voting_statuses() -> list[str]:
+    return [slug for slug, status in STATUSES.items() if status.accepts_votes]
 
 
 class TransitionError(ValueError):
@@ -71,7 +138,7 @@ def check_transition(source: str, target: str) -> None:
         raise TransitionError(f"The idea is already {get_status(source).label}.")
     if target == DUPLICATE:
         raise TransitionError("An idea becomes a duplicate only by merging it into another.")
-    if target not in TRANSITIONS.get(source, ()):
+    if target not in allowed_targets(source):
         raise TransitionError(
             f"An idea cannot move from {get_status(source).label} to {get_status(target).label}."
         )

@@ -456,6 +456,19 @@ def test_dashboard_switches_to_my_ideas_without_reload(browsing, factory, live):
     assert_same_document(page)
 
 
+def test_admin_adds_a_status(browsing, factory):
+    page = browsing.page
+    sign_in(page, factory.user(Role.ADMIN, name="Ada Admin"))
+    page.goto("/admin/workflow")
+    page.get_by_label("Label").fill("In beta")
+    page.get_by_label("Slug (in links and the API)").fill("beta")
+    page.get_by_label("Phase").select_option("active")
+    page.get_by_role("button", name="Add status").click()
+    expect(page.get_by_text("Added the status In beta.")).to_be_visible()
+    expect(page.locator('.admin-table [data-status="beta"]').first).to_have_text("In beta")
+    screenshot(page, "admin_workflow")
+
+
 def test_sort_without_reload_and_back(browsing, factory, live):
     page = browsing.page
     popular, fresh = sortable_board(factory, live)

@@ -8,8 +8,6 @@ from portal.models import Idea, SubscriptionLevel, User, Vote
 from portal.operations import Conflict, PermissionDenied, ValidationError
 from portal.operations.subscriptions import subscribe
 
-VOTING_STATUSES = [s.slug for s in workflow.BUILTIN_STATUSES if s.accepts_votes]
-
 
 @dataclass(frozen=True)
 class VoteState:
@@ -31,7 +29,7 @@ def budget_used(user, board) -> int:
         .where(
             Idea.id == Vote.idea_id,
             Idea.board_id == board.id,
-            Idea.status.in_(VOTING_STATUSES),
+            Idea.status.in_(workflow.voting_statuses()),
         )
         .exists()
     )

@@ -117,6 +117,7 @@ def register(app) -> None:
         csrf_token=generate_csrf,
         csp_nonce=csp_nonce,
         statuses=workflow.STATUSES,
+        builtin_statuses=workflow.BUILTIN_SLUGS,
         Role=Role,
         idea_url=idea_url,
         site_name=app.config.get("SITE_NAME", "Stimme"),

@@ -20,7 +20,6 @@ from portal.operations.ideas import edit_idea, existing_submission, submit_idea
 from portal.operations.status import change_status
 from portal.operations.subscriptions import set_subscription
 from portal.operations.votes import (
-    VOTING_STATUSES,
     cast_vote,
     retract_vote,
     vote_state,
@@ -73,7 +72,9 @@ def index():
         .limit(6)
     )
     trending = db.session.scalars(
-        public_ideas.where(Idea.status.in_(VOTING_STATUSES)).order_by(Idea.trending.desc())
+        public_ideas.where(Idea.status.in_(workflow.voting_statuses())).order_by(
+            Idea.trending.desc()
+        )
     ).all()
     shipped = db.session.scalars(
         public_ideas.where(Idea.status == "completed").order_by(Idea.status_changed_at.desc())
@@ -352,11 +353,8 @@ def subscription(number):
 
 def status_form(idea, form=None) -> StatusForm:
     form = form or StatusForm(formdata=None)
-    allowed = workflow.TRANSITIONS.get(idea.status, frozenset())
     form.status.choices = [
-        (slug, workflow.get_status(slug).label)
-        for slug in workflow.OWNER_STATUSES
-        if slug in allowed
+        (slug, workflow.get_status(slug).label) for slug in workflow.allowed_targets(idea.status)
     ]
     return form
 

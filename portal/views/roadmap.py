@@ -5,6 +5,7 @@ from datetime import timedelta
 from flask import Blueprint, current_app, render_template, request
 from sqlalchemy.orm import joinedload
 
+from portal import workflow
 from portal.extensions import db
 from portal.htmx import render
 from portal.models import Idea, StatusChange, utcnow
@@ -12,8 +13,7 @@ from portal.views.helpers import page_number, paginate, visible_boards
 
 bp = Blueprint("roadmap", __name__)
 
-# Lane title -> statuses shown in it; completed ideas stay for COMPLETED_SHOWN.
-LANES = (("Planned", ("planned",)), ("In progress", ("started",)), ("Completed", ("completed",)))
+PLANNED = "planned"
 COMPLETED_SHOWN = timedelta(days=90)
 LANE_LIMIT = 50
 CHANGELOG_PAGE = 20
@@ -35,14 +35,28 @@ def public_ideas(boards):
     )
 
 
+def roadmap_lanes() -> list[tuple[str, list[str]]]:
+    """Lanes by phase: `planned`, then the rest of the active phase, then the done phase
+    (admins' own statuses join the lane of their phase)."""
+    by_phase = {phase: [] for phase in workflow.Phase}
+    for slug, status in workflow.STATUSES.items():
+        by_phase[status.phase].append(slug)
+    in_progress = [slug for slug in by_phase[workflow.Phase.ACTIVE] if slug != PLANNED]
+    return [
+        ("Planned", [PLANNED]),
+        ("In progress", in_progress),
+        ("Completed", by_phase[workflow.Phase.DONE]),
+    ]
+
+
 @bp.get("/roadmap")
 def roadmap():
     boards, board = shown_boards()
     ideas = public_ideas([board] if board else boards)
     lanes = []
-    for title, statuses in LANES:
+    for title, statuses in roadmap_lanes():
         query = ideas.where(Idea.status.in_(statuses))
-        if "completed" in statuses:
+        if title == "Completed":  # only what shipped lately
             query = query.where(Idea.status_changed_at >= utcnow() - COMPLETED_SHOWN)
         query = query.order_by(Idea.vote_count.desc(), Idea.id.desc()).limit(LANE_LIMIT)
         lanes.append((title, db.session.scalars(query).all()))
