@@ -460,6 +460,13 @@ class OutboxMessage(db.Model):
     __table_args__ = (Index("ix_outbox_message_pending", "sent_at", "next_attempt_at"),)
 
 
+class SiteSetting(db.Model):
+    """One of the few things an admin sets for the whole site (portal/settings.py)."""
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+
+
 class CustomStatus(db.Model):
     """A status an admin added beside the built-in seven; its phase decides voting, budget
     release and the roadmap lane."""

@@ -4,18 +4,14 @@ import re
 
 from portal import workflow
 from portal.extensions import db
-from portal.models import BlockedTransition, CustomStatus, Role
-from portal.operations import PermissionDenied, ValidationError
+from portal.models import BlockedTransition, CustomStatus
+from portal.operations import ValidationError
+from portal.operations.admin import require_admin
 from portal.operations.audit import record_audit
 
 SLUG = re.compile(r"[a-z][a-z0-9_]{1,39}")
 COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 LABEL_MAX = 40
-
-
-def require_admin(actor) -> None:
-    if not (actor.is_authenticated and actor.has_role(Role.ADMIN)):
-        raise PermissionDenied("Only admins change the workflow.")
 
 
 def add_status(actor, slug: str, label: str, colour: str, phase: str) -> CustomStatus:

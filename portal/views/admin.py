@@ -1,4 +1,4 @@
-"""Admin pages: the workflow's statuses and the moves between them."""
+"""Admin pages: boards and categories, people's roles, site settings, the workflow."""
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
@@ -6,9 +6,11 @@ from flask_login import current_user, login_required
 from portal import workflow
 from portal.extensions import db
 from portal.htmx import render
-from portal.models import BlockedTransition, Role
+from portal.models import BlockedTransition, Board, Role, User
 from portal.operations import ValidationError
+from portal.operations.admin import add_category, save_board, save_site, set_role
 from portal.operations.workflow_admin import add_status, set_transitions
+from portal.settings import site_settings
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -69,3 +71,114 @@ def transitions():
         return workflow_page(invalid.fields, code=422)
     flash("The allowed moves are saved.", "success")
     return redirect(url_for("admin.workflow_settings"), code=303)
+
+
+USERS_SHOWN = 50
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("admin.boards"))
+
+
+@bp.get("/boards")
+def boards():
+    all_boards = db.session.scalars(db.select(Board).order_by(Board.position, Board.name)).all()
+    return render("admin/boards.html", "boards", boards=all_boards, errors={}, entered={})
+
+
+@bp.post("/boards")
+def new_board():
+    try:
+        board = save_board(current_user, None, request.form)
+        db.session.commit()
+    except ValidationError as invalid:
+        db.session.rollback()
+        all_boards = db.session.scalars(db.select(Board).order_by(Board.position)).all()
+        return render("admin/boards.html", "boards", 422, boards=all_boards,
+                      errors=invalid.fields, entered=request.form)  # fmt: skip
+    flash(f"Created the board {board.name}.", "success")
+    return redirect(url_for("admin.board", slug=board.slug), code=303)
+
+
+def get_admin_board(slug) -> Board:
+    board = db.session.scalar(db.select(Board).filter_by(slug=slug))
+    if board is None:
+        abort(404)
+    return board
+
+
+@bp.route("/boards/<slug>", methods=["GET", "POST"])
+def board(slug):
+    board = get_admin_board(slug)
+    errors = {}
+    if request.method == "POST":
+        try:
+            save_board(current_user, board, request.form)
+            db.session.commit()
+            flash("The board is saved.", "success")
+            return redirect(url_for("admin.board", slug=board.slug), code=303)
+        except ValidationError as invalid:
+            db.session.rollback()
+            errors = invalid.fields
+    code = 422 if errors else 200
+    return render("admin/board.html", "board_form", code, board=board, errors=errors,
+                  entered=request.form if errors else {})  # fmt: skip
+
+
+@bp.post("/boards/<slug>/categories")
+def new_category(slug):
+    board = get_admin_board(slug)
+    try:
+        category = add_category(current_user, board, request.form.get("name", ""))
+        db.session.commit()
+        flash(f"Added the category {category.name}.", "success")
+    except ValidationError as invalid:
+        db.session.rollback()
+        flash(invalid.fields["category"], "error")
+    return redirect(url_for("admin.board", slug=board.slug), code=303)
+
+
+@bp.get("/users")
+def users():
+    query = (
+        db.select(User).where(User.deleted_at.is_(None)).order_by(User.role_value.desc(), User.name)
+    )
+    if text := request.args.get("q", "").strip()[:100]:
+        pattern = f"%{text.lower()}%"
+        query = query.where(db.or_(db.func.lower(User.name).like(pattern),
+                                   db.func.lower(User.email).like(pattern)))  # fmt: skip
+    people = db.session.scalars(query.limit(USERS_SHOWN)).all()
+    return render("admin/users.html", "users", people=people, roles=list(Role), q=text)
+
+
+@bp.post("/users/<int:user_id>/role")
+def user_role(user_id):
+    user = db.session.get(User, user_id) if user_id < 2**31 else None
+    if user is None:
+        abort(404)
+    try:
+        set_role(current_user, user, request.form.get("role"))
+        db.session.commit()
+        flash(f"{user.display_name} is now {user.role.name.lower()}.", "success")
+    except ValidationError as invalid:
+        db.session.rollback()
+        flash(invalid.fields["role"], "error")
+    return redirect(url_for("admin.users"), code=303)
+
+
+@bp.route("/site", methods=["GET", "POST"])
+def site():
+    errors = {}
+    if request.method == "POST":
+        try:
+            save_site(current_user, request.form)
+            db.session.commit()
+            flash("The site settings are saved.", "success")
+            return redirect(url_for("admin.site"), code=303)
+        except ValidationError as invalid:
+            db.session.rollback()
+            errors = invalid.fields
+    values = request.form if errors else site_settings()
+    return render("admin/site.html", "site_form", 422 if errors else 200, values=values,
+                  errors=errors)  # fmt: skip

@@ -15,6 +15,7 @@ from portal.markup import stored_html
 from portal.models import Board, Idea, Role, utcnow
 from portal.notifications import unread_count
 from portal.security import csp_nonce
+from portal.settings import site_settings
 
 
 def get_board(slug: str) -> Board:
@@ -112,6 +113,16 @@ def register(app) -> None:
     app.jinja_env.filters["iso"] = lambda moment: moment.isoformat() if moment else ""
     app.jinja_env.filters["date"] = lambda moment: moment.strftime("%-d %b %Y") if moment else ""
 
+    @app.context_processor
+    def site():
+        """The admins' settings, for every page and mail."""
+        settings = site_settings()
+        return {
+            "site_name": settings["site_name"],
+            "accent": settings["accent"],
+            "guidelines_html": settings.get("guidelines_html", ""),
+        }
+
     # Globals, not a context processor, so imported macros can use them too.
     app.jinja_env.globals.update(
         csrf_token=generate_csrf,
@@ -120,6 +131,5 @@ def register(app) -> None:
         builtin_statuses=workflow.BUILTIN_SLUGS,
         Role=Role,
         idea_url=idea_url,
-        site_name=app.config.get("SITE_NAME", "Stimme"),
         unread_notifications=lambda: unread_count(current_user),
     )

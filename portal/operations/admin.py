@@ -1,0 +1,117 @@
+"""Admins set up the site: boards and their categories, people's roles, the site settings."""
+
+import re
+
+from portal.extensions import db
+from portal.markup import clean_text, render_markdown
+from portal.models import Board, Category, Role, User
+from portal.operations import PermissionDenied, ValidationError
+from portal.operations.audit import record_audit
+from portal.settings import save_settings, site_settings
+
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,59}")
+COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+NAME_MAX = 80
+GUIDELINES_MAX = 5_000
+BOARD_FIELDS = ("name", "description", "is_private", "votes_per_user", "max_votes_per_idea",
+                "hold_new_posts")  # fmt: skip
+
+
+def require_admin(actor) -> None:
+    if not (actor.is_authenticated and actor.has_role(Role.ADMIN)):
+        raise PermissionDenied("Only admins change the site's setup.")
+
+
+def _number(value, field: str, low: int, high: int, errors: dict) -> int:
+    text = str(value or "0").strip()
+    if not text.isdecimal() or not low <= int(text) <= high:
+        errors[field] = f"A whole number from {low} to {high}."
+        return low
+    return int(text)
+
+
+def save_board(actor, board: Board | None, form: dict) -> Board:
+    """Create a board (board None) or change one: name, privacy, votes, holding new posts."""
+    require_admin(actor)
+    errors = {}
+    name = clean_text(form.get("name", ""))
+    if not name or len(name) > NAME_MAX:
+        errors["name"] = f"Give the board a name of at most {NAME_MAX} characters."
+    values = {
+        "name": name,
+        "description": clean_text(form.get("description", ""))[:2000],
+        "is_private": bool(form.get("is_private")),
+        "hold_new_posts": bool(form.get("hold_new_posts")),
+        "votes_per_user": _number(form.get("votes_per_user"), "votes_per_user", 0, 1000, errors),
+        "max_votes_per_idea": _number(
+            form.get("max_votes_per_idea") or 1, "max_votes_per_idea", 1, 3, errors
+        ),
+    }
+    if board is None:
+        slug = (form.get("slug") or "").strip().lower()
+        if not SLUG.fullmatch(slug):
+            errors["slug"] = "Lowercase letters, digits and hyphens, as in “mobile-app”."
+        elif db.session.scalar(db.select(Board.id).filter_by(slug=slug)):
+            errors["slug"] = "Another board has this address."
+    if errors:
+        raise ValidationError(errors)
+    before = None if board is None else {f: getattr(board, f) for f in BOARD_FIELDS}
+    if board is None:
+        board = Board(slug=slug)
+        db.session.add(board)
+    for field, value in values.items():
+        setattr(board, field, value)
+    db.session.flush()
+    record_audit(actor, "board.save", board, before, {f: getattr(board, f) for f in BOARD_FIELDS})
+    return board
+
+
+def add_category(actor, board: Board, name: str) -> Category:
+    require_admin(actor)
+    name = clean_text(name or "")
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60]
+    if not name or len(name) > NAME_MAX or not slug:
+        raise ValidationError({"category": f"A category name of at most {NAME_MAX} characters."})
+    if any(category.slug == slug for category in board.categories):
+        raise ValidationError({"category": f"{board.name} already has that category."})
+    category = Category(board=board, name=name, slug=slug)
+    db.session.add(category)
+    db.session.flush()
+    record_audit(actor, "category.add", category, None, {"board": board.slug, "name": name})
+    return category
+
+
+def set_role(actor, user: User, role_value: str) -> None:
+    """Give someone a role; an admin cannot take away their own admin rights."""
+    require_admin(actor)
+    try:
+        role = Role(int(role_value))
+    except (TypeError, ValueError):
+        raise ValidationError({"role": "Choose one of the roles."}) from None
+    if user.id == actor.id and role < Role.ADMIN:
+        raise ValidationError({"role": "You cannot take away your own admin rights."})
+    before = {"role": user.role.name.lower()}
+    user.role = role
+    record_audit(actor, "user.role", user, before, {"role": role.name.lower()})
+
+
+def save_site(actor, form: dict) -> None:
+    """The site's name, accent colour, and the guidelines shown where ideas are posted."""
+    require_admin(actor)
+    name = clean_text(form.get("site_name", ""))
+    accent = (form.get("accent") or "").strip()
+    guidelines = clean_text(form.get("guidelines", ""))
+    errors = {}
+    if not name or len(name) > NAME_MAX:
+        errors["site_name"] = f"A name of at most {NAME_MAX} characters."
+    if not COLOUR.fullmatch(accent):
+        errors["accent"] = "Pick a colour such as #1f6feb."
+    if len(guidelines) > GUIDELINES_MAX:
+        errors["guidelines"] = f"At most {GUIDELINES_MAX:,} characters."
+    if errors:
+        raise ValidationError(errors)
+    before = {key: site_settings()[key] for key in ("site_name", "accent", "guidelines")}
+    values = {"site_name": name, "accent": accent, "guidelines": guidelines,
+              "guidelines_html": render_markdown(guidelines) if guidelines else ""}  # fmt: skip
+    save_settings(values)
+    record_audit(actor, "site.settings", None, before, {k: values[k] for k in before})
