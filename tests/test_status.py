@@ -302,3 +302,29 @@ def test_a_weekly_digest_instead_of_a_mail_each(client, make, auth, app, mailbox
     assert client.post(link.group(1)).status_code == 200
     with app.app_context():
         assert db.session.get(User, reader.id).email_preference == "none"
+
+
+def test_internal_notes_never_reach_a_customer(client, make, auth, app, mailbox, idea):
+    secret = "Zanzibar budget cut"
+    voter = make.user(name="Vera")
+    vote_for(app, idea, voter)
+    auth.login(make.user(Role.OWNER))
+    comment(client, idea, f"Internal: {secret}.", kind="internal")
+    change(client, idea, "completed", "Shipped today.")
+    auth.logout()
+    mails = mailbox.receive() + mailbox.receive()
+    assert mails and not any(secret in text_and_html(m)[0] + text_and_html(m)[1] for m in mails)
+    surfaces = [
+        f"/ideas/{idea}",
+        f"/ideas/{idea}/feed.atom",
+        "/changelog",
+        "/changelog.atom",
+        "/roadmap",
+        "/search?q=zanzibar",
+        "/search?q=budget",
+    ]
+    for path in surfaces:  # signed out ...
+        assert secret not in client.get(path).text, path
+    auth.login(voter)  # ... and as a customer who follows the idea
+    for path in [*surfaces, "/notifications"]:
+        assert secret not in client.get(path).text, path
