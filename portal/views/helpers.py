@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload
 from portal import workflow
 from portal.extensions import db
 from portal.markup import stored_html
-from portal.models import Board, Idea, Role, utcnow
+from portal.models import Board, Idea, Role, StatusChange, utcnow
 from portal.notifications import unread_count
 from portal.security import csp_nonce
 from portal.settings import site_settings
@@ -101,6 +101,18 @@ def time_ago(moment: datetime | None) -> str:
             count = seconds // size
             return f"{count} {unit}{'s' if count > 1 else ''} ago"
     return "just now"
+
+
+def latest_status_changes(ideas, answered_only: bool = False) -> dict[int, StatusChange]:
+    """Each idea's newest status change (only those with a public response, if asked)."""
+    query = (
+        db.select(StatusChange)
+        .where(StatusChange.idea_id.in_([idea.id for idea in ideas]))
+        .order_by(StatusChange.created_at)
+    )
+    if answered_only:
+        query = query.where(StatusChange.response != "")
+    return {change.idea_id: change for change in db.session.scalars(query)}
 
 
 def idea_url(idea: Idea) -> str:

@@ -32,6 +32,7 @@ from portal.views.helpers import (
     get_board,
     get_idea,
     idea_url,
+    latest_status_changes,
     page_number,
     paginate,
     safe_next,
@@ -259,14 +260,15 @@ def submit(slug):
 
 def similar_to(board, title) -> dict:
     """Ideas like this title on this board, to show before a duplicate is posted."""
-    from portal.views.search import ideas_by_number, last_responses
+    from portal.views.search import ideas_by_number
 
     numbers = similar_ideas(clean_text(title or ""), [board.slug])
     ideas = ideas_by_number(numbers)
     similar = [ideas[n] for n in numbers if n in ideas]
     if not similar:
         return {}
-    return {"similar": similar, "responses": last_responses(similar), "my_votes": my_votes(similar)}
+    responses = latest_status_changes(similar, answered_only=True)
+    return {"similar": similar, "responses": responses, "my_votes": my_votes(similar)}
 
 
 @bp.route("/ideas/<int:number>/edit", methods=["GET", "POST"])

@@ -8,8 +8,13 @@ from sqlalchemy.orm import joinedload
 from portal import workflow
 from portal.extensions import db
 from portal.htmx import render
-from portal.models import Idea, StatusChange, utcnow
-from portal.views.helpers import page_number, paginate, visible_boards
+from portal.models import Idea, utcnow
+from portal.views.helpers import (
+    latest_status_changes,
+    page_number,
+    paginate,
+    visible_boards,
+)
 
 bp = Blueprint("roadmap", __name__)
 
@@ -71,23 +76,13 @@ def completed(boards):
     )
 
 
-def last_responses(ideas) -> dict[int, StatusChange]:
-    """Each idea's latest status change, whose response says what shipped."""
-    changes = db.session.scalars(
-        db.select(StatusChange)
-        .where(StatusChange.idea_id.in_([idea.id for idea in ideas]))
-        .order_by(StatusChange.created_at)
-    ).all()
-    return {change.idea_id: change for change in changes}
-
-
 @bp.get("/changelog")
 def changelog():
     boards, board = shown_boards()
     page = paginate(completed([board] if board else boards), page_number(), CHANGELOG_PAGE)
     return render(
         "public/changelog.html", "entries", page=page, boards=boards, board=board,
-        responses=last_responses(page.items),
+        responses=latest_status_changes(page.items),
     )  # fmt: skip
 
 
@@ -97,6 +92,6 @@ def changelog_feed():
     ideas = db.session.scalars(completed([board] if board else boards).limit(FEED_ENTRIES)).all()
     updated = ideas[0].status_changed_at if ideas and ideas[0].status_changed_at else utcnow()
     xml = render_template(
-        "feeds/changelog.xml", ideas=ideas, responses=last_responses(ideas), updated=updated
+        "feeds/changelog.xml", ideas=ideas, responses=latest_status_changes(ideas), updated=updated
     )
     return current_app.response_class(xml, mimetype="application/atom+xml")

@@ -8,9 +8,9 @@ from portal import workflow
 from portal.extensions import db
 from portal.htmx import render
 from portal.markup import clean_text
-from portal.models import Idea, StatusChange
+from portal.models import Idea
 from portal.search import SearchQuery, search_ideas, similar_ideas
-from portal.views.helpers import page_number, visible_boards
+from portal.views.helpers import latest_status_changes, page_number, visible_boards
 from portal.views.public import my_votes
 
 bp = Blueprint("search", __name__)
@@ -58,16 +58,6 @@ def search():
     )
 
 
-def last_responses(ideas) -> dict[int, StatusChange]:
-    """The newest status change with a public response, per idea."""
-    changes = db.session.scalars(
-        db.select(StatusChange)
-        .where(StatusChange.idea_id.in_([i.id for i in ideas]), StatusChange.response != "")
-        .order_by(StatusChange.created_at)
-    ).all()
-    return {change.idea_id: change for change in changes}
-
-
 @bp.get("/similar")
 def similar():
     boards = [b.slug for b in visible_boards()]
@@ -80,6 +70,6 @@ def similar():
         "search/_similar.html",
         "similar",
         similar=similar,
-        responses=last_responses(similar),
+        responses=latest_status_changes(similar, answered_only=True),
         my_votes=my_votes(similar),
     )
