@@ -2,15 +2,17 @@
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
+from sqlalchemy.orm import joinedload
 
 from portal import workflow
 from portal.extensions import db
 from portal.htmx import render
-from portal.models import BlockedTransition, Board, Role, User
+from portal.models import AuditEntry, BlockedTransition, Board, Role, User
 from portal.operations import ValidationError
 from portal.operations.admin import add_category, save_board, save_site, set_role
 from portal.operations.workflow_admin import add_status, set_transitions
 from portal.settings import site_settings
+from portal.views.helpers import page_number, paginate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -182,3 +184,38 @@ def site():
     values = request.form if errors else site_settings()
     return render("admin/site.html", "site_form", 422 if errors else 200, values=values,
                   errors=errors)  # fmt: skip
+
+
+AUDIT_PAGE = 50
+
+
+@bp.get("/audit")
+def audit():
+    """Every staff action, newest first; nothing here or anywhere edits or deletes one."""
+    actions = db.session.scalars(
+        db.select(AuditEntry.action).distinct().order_by(AuditEntry.action)
+    ).all()
+    query = (
+        db.select(AuditEntry)
+        .options(joinedload(AuditEntry.actor))
+        .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
+    )
+    filters = {
+        "person": request.args.get("person", "").strip()[:100],
+        "action": request.args.get("action", "") if request.args.get("action") in actions else "",
+        "target": request.args.get("target", "").strip()[:40],
+    }
+    if filters["person"]:
+        pattern = f"%{filters['person'].lower()}%"
+        query = query.join(User, User.id == AuditEntry.actor_id).where(
+            db.or_(db.func.lower(User.name).like(pattern), db.func.lower(User.email).like(pattern))
+        )
+    if filters["action"]:
+        query = query.where(AuditEntry.action == filters["action"])
+    if filters["target"]:
+        kind, _, number = filters["target"].partition(" ")
+        query = query.where(AuditEntry.target_type == kind.lower())
+        if number.isdecimal() and len(number) < 10:
+            query = query.where(AuditEntry.target_id == int(number))
+    page = paginate(query, page_number(), AUDIT_PAGE)
+    return render("admin/audit.html", "entries", page=page, actions=actions, filters=filters)
