@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.markup import stored_html
 from portal.models import Board, Idea, Role, StatusChange, utcnow
 from portal.notifications import unread_count
+from portal.operations.flags import REASONS as FLAG_REASONS
 from portal.security import csp_nonce
 from portal.settings import site_settings
 
@@ -141,6 +142,7 @@ def register(app) -> None:
         csp_nonce=csp_nonce,
         statuses=workflow.STATUSES,
         builtin_statuses=workflow.BUILTIN_SLUGS,
+        flag_reasons=FLAG_REASONS,
         Role=Role,
         idea_url=idea_url,
         unread_notifications=lambda: unread_count(current_user),

@@ -16,6 +16,7 @@ from portal.markup import clean_text
 from portal.models import Comment, Idea, Role, Subscription, User, Vote
 from portal.operations import OperationError, ValidationError
 from portal.operations.comments import add_comment, edit_comment
+from portal.operations.flags import flag
 from portal.operations.ideas import edit_idea, existing_submission, submit_idea
 from portal.operations.status import change_status
 from portal.operations.subscriptions import set_subscription
@@ -394,3 +395,42 @@ def idea_feed(number):
     entries = sorted(idea.status_changes, key=lambda change: change.created_at, reverse=True)
     xml = render_template("feeds/idea.xml", idea=idea, entries=entries)
     return current_app.response_class(xml, mimetype="application/atom+xml")
+
+
+def flag_answer(target, back: str, error: str | None = None):
+    """The flag form's answer: in place with htmx, else back to the idea with a message."""
+    message = error or "Thank you. A moderator will look at it."
+    if request.htmx:
+        return render_template("ideas/_flagged.html", message=message, error=bool(error))
+    flash(message, "error" if error else "success")
+    return redirect(back, code=303)
+
+
+def send_flag(target, back: str):
+    form = request.form
+    try:
+        flag(current_user, target, form.get("reason", ""), form.get("note", ""),
+             form.get("duplicate_of"))  # fmt: skip
+        db.session.commit()
+    except OperationError as refused:
+        db.session.rollback()
+        return flag_answer(target, back, " ".join(refused.fields.values()) or refused.message)
+    return flag_answer(target, back)
+
+
+@bp.post("/ideas/<int:number>/flags")
+@login_required
+@limiter.limit(limit_for("comment"), key_func=rate_key)
+def flag_idea(number):
+    idea = get_idea(number)
+    return send_flag(idea, idea_url(idea))
+
+
+@bp.post("/comments/<int:comment_id>/flags")
+@login_required
+@limiter.limit(limit_for("comment"), key_func=rate_key)
+def flag_comment(comment_id):
+    comment = db.session.get(Comment, comment_id) if comment_id <= MAX_ID else None
+    if comment is None or comment.is_deleted or not comment.idea.can_view(current_user):
+        abort(404)
+    return send_flag(comment, f"{idea_url(comment.idea)}#comment-{comment.id}")
