@@ -61,9 +61,19 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal.views import account, admin, auth, dashboard, health, public, roadmap, search
+    from portal.views import (
+        account,
+        admin,
+        auth,
+        dashboard,
+        health,
+        moderation,
+        public,
+        roadmap,
+        search,
+    )
 
-    for module in (public, roadmap, search, auth, account, dashboard, admin, health):
+    for module in (public, roadmap, search, auth, account, dashboard, moderation, admin, health):
         app.register_blueprint(module.bp)
 
 

@@ -469,6 +469,27 @@ def test_admin_adds_a_status(browsing, factory):
     screenshot(page, "admin_workflow")
 
 
+def test_moderator_handles_a_queued_item_without_reload(browsing, factory, live):
+    page = browsing.page
+    board = factory.board()
+    factory.idea(board, factory.user(name="Sam Spammer"), "Casino bonus codes", is_held=True)
+    factory.idea(board, factory.user(name="Hana Helpful"), "Offline mode", is_held=True)
+    sign_in(page, factory.user(Role.MODERATOR, name="Mona Moderator"))
+    page.goto("/moderation")
+    items = page.locator(".queue-item")
+    expect(items).to_have_count(2)
+    mark_document(page)
+    screenshot(page, "review_queue")
+    spam = items.filter(has_text="Casino bonus codes")
+    spam.get_by_role("button", name="Reject and block the author").click()
+    expect(items).to_have_count(1)
+    expect(page.get_by_text("Casino bonus codes")).to_have_count(0)
+    assert_same_document(page)
+    with live.app.app_context():
+        spammer = db.session.scalar(db.select(User).filter_by(name="Sam Spammer"))
+        assert spammer.is_blocked
+
+
 def test_sort_without_reload_and_back(browsing, factory, live):
     page = browsing.page
     popular, fresh = sortable_board(factory, live)

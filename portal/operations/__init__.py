@@ -14,6 +14,11 @@ class OperationError(Exception):
         self.message = message
         self.fields = fields or {}
 
+    @property
+    def explanation(self) -> str:
+        """What to tell the person in one line: the field messages, else the message."""
+        return " ".join(self.fields.values()) or self.message
+
 
 class ValidationError(OperationError):
     """Input broke a field rule; fields maps each field to its error."""

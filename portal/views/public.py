@@ -414,7 +414,7 @@ def send_flag(target, back: str):
         db.session.commit()
     except OperationError as refused:
         db.session.rollback()
-        return flag_answer(target, back, " ".join(refused.fields.values()) or refused.message)
+        return flag_answer(target, back, refused.explanation)
     return flag_answer(target, back)
 
 

@@ -1,0 +1,172 @@
+"""Moderators work one review queue: flagged ideas and comments, and posts held for approval.
+
+Every action is audited; hiding tells the author why, citing the community guidelines.
+"""
+
+from dataclasses import dataclass, field
+
+from portal.extensions import db
+from portal.markup import clean_text
+from portal.models import Comment, Flag, Idea, Notification, Role, User, utcnow
+from portal.operations import PermissionDenied, ValidationError
+from portal.operations.audit import record_audit
+from portal.search import queue_reindex
+
+ACTIONS = {
+    "dismiss": "Dismiss flags",
+    "hide": "Hide",
+    "delete": "Delete",
+    "restore": "Restore",
+    "approve": "Approve",
+    "approve_trust": "Approve and trust the author",
+    "reject_block": "Reject and block the author",
+}
+HELD_ONLY = {"approve", "approve_trust", "reject_block"}
+QUEUE_SIZE = 100
+REASON_MAX = 500
+
+
+@dataclass
+class QueueItem:
+    kind: str  # "idea" or "comment"
+    target: Idea | Comment
+    flags: list[Flag] = field(default_factory=list)
+
+    @property
+    def held(self) -> bool:
+        return self.kind == "idea" and self.target.is_held
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}-{self.target.id}"
+
+    @property
+    def waiting_since(self):
+        return min([f.created_at for f in self.flags] or [self.target.created_at])
+
+
+def review_queue(limit: int = QUEUE_SIZE) -> list[QueueItem]:
+    """Flagged items, most flagged first, then held posts, oldest first."""
+    open_flags = db.session.scalars(
+        db.select(Flag).where(Flag.resolved_at.is_(None)).order_by(Flag.created_at)
+    ).all()
+    by_target: dict[tuple[str, int], list[Flag]] = {}
+    for flag in open_flags:
+        key = ("idea", flag.idea_id) if flag.idea_id else ("comment", flag.comment_id)
+        by_target.setdefault(key, []).append(flag)
+    ideas = _load(Idea, [i for kind, i in by_target if kind == "idea"])
+    comments = _load(Comment, [i for kind, i in by_target if kind == "comment"])
+    items = [
+        QueueItem(kind, (ideas if kind == "idea" else comments)[target_id], flags)
+        for (kind, target_id), flags in by_target.items()
+        if target_id in (ideas if kind == "idea" else comments)
+    ]
+    items = [item for item in items if not item.target.is_deleted]
+    items.sort(key=lambda item: (-len(item.flags), item.waiting_since))
+    flagged = {item.target.id for item in items if item.kind == "idea"}
+    held = db.session.scalars(
+        db.select(Idea)
+        .where(Idea.is_held.is_(True), Idea.is_deleted.is_(False))
+        .order_by(Idea.created_at)
+        .limit(limit)
+    ).all()
+    items += [QueueItem("idea", idea) for idea in held if idea.id not in flagged]
+    return items[:limit]
+
+
+def _load(model, ids) -> dict:
+    if not ids:
+        return {}
+    return {row.id: row for row in db.session.scalars(db.select(model).where(model.id.in_(ids)))}
+
+
+def author_history(user: User) -> dict[str, int]:
+    """What a moderator wants to know about an author at a glance."""
+    ideas = db.session.execute(
+        db.select(
+            db.func.count(Idea.id),
+            db.func.sum(db.case((Idea.is_hidden | Idea.is_deleted, 1), else_=0)),
+        ).where(Idea.author_id == user.id)
+    ).one()
+    comments = db.session.scalar(
+        db.select(db.func.count(Comment.id)).where(Comment.author_id == user.id)
+    )
+    return {"ideas": ideas[0] or 0, "removed": int(ideas[1] or 0), "comments": comments or 0}
+
+
+def moderate(actor, kind: str, target: Idea | Comment, action: str, reason: str = "") -> None:
+    """Carry out one queue action on an idea or comment; raises OperationError."""
+    reason = _check(actor, kind, target, action, reason)
+    before = _state(target)
+    author = db.session.get(User, target.author_id)
+    if action == "hide":
+        target.is_hidden = True
+        _tell_author(author, target, kind, reason)
+    elif action == "delete":
+        target.is_deleted = True
+    elif action == "restore":
+        target.is_hidden = target.is_deleted = False
+    elif action in ("approve", "approve_trust"):
+        target.is_held = False
+        author.is_trusted = author.is_trusted or action == "approve_trust"
+    elif action == "reject_block":
+        target.is_deleted, target.is_held = True, False
+        author.is_blocked = True  # can_write is False from the author's next request on
+    elif action == "dismiss" and before["is_hidden"] and _hidden_by_flags(kind, target):
+        target.is_hidden = False  # the flags hid it; the moderator says they were wrong
+    _resolve_flags(kind, target)
+    if kind == "idea":
+        queue_reindex(target)
+    record_audit(actor, f"{kind}.{action}", target, before, {**_state(target), "reason": reason})
+
+
+def _check(actor, kind: str, target, action: str, reason: str) -> str:
+    """The cleaned reason, once the action is allowed here; raises OperationError."""
+    if not (actor.is_authenticated and actor.has_role(Role.MODERATOR)):
+        raise PermissionDenied("Only moderators work the review queue.")
+    if action not in ACTIONS:
+        raise ValidationError({"action": "Choose an action."})
+    if action in HELD_ONLY and not (kind == "idea" and target.is_held):
+        raise ValidationError({"action": "Only posts waiting for approval can be approved."})
+    reason = clean_text(reason or "")[:REASON_MAX]
+    if action == "hide" and not reason:
+        raise ValidationError({"reason": "Say which guideline it breaks: the author is told."})
+    return reason
+
+
+def _state(target) -> dict:
+    state = {"is_hidden": target.is_hidden, "is_deleted": target.is_deleted}
+    if isinstance(target, Idea):
+        state["is_held"] = target.is_held
+    return state
+
+
+def _hidden_by_flags(kind: str, target) -> bool:
+    from portal.models import AuditEntry
+
+    return bool(
+        db.session.scalar(
+            db.select(AuditEntry.id).where(
+                AuditEntry.action == "flags.hide_pending_review",
+                AuditEntry.target_type == kind,
+                AuditEntry.target_id == target.id,
+            )
+        )
+    )
+
+
+def _resolve_flags(kind: str, target) -> None:
+    column = Flag.idea_id if kind == "idea" else Flag.comment_id
+    db.session.execute(
+        db.update(Flag)
+        .where(column == target.id, Flag.resolved_at.is_(None))
+        .values(resolved_at=utcnow())
+    )
+
+
+def _tell_author(author: User, target, kind: str, reason: str) -> None:
+    idea = target if isinstance(target, Idea) else db.session.get(Idea, target.idea_id)
+    what = f"Your idea “{idea.title}”" if kind == "idea" else f"Your comment on “{idea.title}”"
+    text = f"{what} was hidden by a moderator: {reason} See the community guidelines."
+    db.session.add(Notification(user_id=author.id, idea_id=idea.id, kind="moderation",
+                                text=text[:300]))  # fmt: skip

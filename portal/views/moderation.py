@@ -1,0 +1,103 @@
+"""The moderators' review queue: one list, actions in place with htmx, bulk actions."""
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_login import current_user, login_required
+
+from portal.extensions import db
+from portal.htmx import render
+from portal.models import Comment, Idea, Role
+from portal.operations import OperationError
+from portal.operations.moderation import ACTIONS, QueueItem, author_history, moderate, review_queue
+from portal.search import similar_ideas
+
+bp = Blueprint("moderation", __name__, url_prefix="/moderation")
+MODELS = {"idea": Idea, "comment": Comment}
+
+
+@bp.before_request
+@login_required
+def moderators_only():
+    if not current_user.has_role(Role.MODERATOR):
+        abort(403)
+
+
+def duplicate_hint(item: QueueItem) -> int | None:
+    """The number of the idea this one most resembles, from search."""
+    if item.kind != "idea":
+        return None
+    idea = item.target
+    numbers = similar_ideas(idea.title, [idea.board.slug], limit=2)
+    return next((n for n in numbers if n != idea.number), None)
+
+
+def item_context(item: QueueItem, error: str = "") -> dict:
+    return {
+        "item": item,
+        "history": author_history(item.target.author),
+        "hint": duplicate_hint(item),
+        "actions": ACTIONS,
+        "error": error,
+    }
+
+
+@bp.get("")
+def queue():
+    items = review_queue()
+    return render("moderation/queue.html", "queue",
+                  entries=[item_context(item) for item in items], actions=ACTIONS)  # fmt: skip
+
+
+def find(kind: str, target_id: int):
+    model = MODELS.get(kind)
+    target = db.session.get(model, target_id) if model and target_id < 2**31 else None
+    if target is None:
+        abort(404)
+    return target
+
+
+@bp.post("/<kind>/<int:target_id>")
+def act(kind, target_id):
+    """One item: with htmx it leaves the list when handled, or shows why not."""
+    target = find(kind, target_id)
+    try:
+        moderate(current_user, kind, target, request.form.get("action", ""),
+                 request.form.get("reason", ""))  # fmt: skip
+        db.session.commit()
+    except OperationError as refused:
+        db.session.rollback()
+        message = refused.explanation
+        if request.htmx:
+            item = QueueItem(kind, target)
+            return render("moderation/queue.html", "item", **item_context(item, message))
+        flash(message, "error")
+        return redirect(url_for("moderation.queue"), code=303)
+    if request.htmx:
+        return ""  # the item leaves the list in place
+    flash("Done.", "success")
+    return redirect(url_for("moderation.queue"), code=303)
+
+
+@bp.post("")
+def bulk():
+    """The same action on every ticked item; refused ones are named, the rest go through."""
+    action, reason = request.form.get("action", ""), request.form.get("reason", "")
+    done, refused = 0, []
+    for key in request.form.getlist("items")[:200]:
+        kind, _, target_id = key.partition("-")
+        if not target_id.isdecimal() or kind not in MODELS:
+            continue
+        target = find(kind, int(target_id))
+        try:
+            with db.session.begin_nested():
+                moderate(current_user, kind, target, action, reason)
+            done += 1
+        except OperationError as error:
+            refused.append(
+                f"{kind} {target_id}: {' '.join(error.fields.values()) or error.message}"
+            )
+    db.session.commit()
+    if done:
+        flash(f"{ACTIONS.get(action, 'Done')}: {done} item{'s' if done != 1 else ''}.", "success")
+    for message in refused:
+        flash(message, "error")
+    return redirect(url_for("moderation.queue"), code=303)
