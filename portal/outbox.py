@@ -92,9 +92,12 @@ def deliver(message_id: int) -> bool:
 
 
 def drain() -> tuple[int, int]:
-    """Queue the weekly digests that are due, then deliver every message due now; returns
-    (sent, failed)."""
+    """Queue what is due (weekly digests, reminders of a waiting review queue), then
+    deliver every message due now; returns (sent, failed)."""
+    from portal.operations.moderation import remind_moderators  # it imports the outbox
+
     queue_digests()
+    remind_moderators()
     sent = failed = 0
     seen: set[int] = set()
     while batch := [i for i in claim_batch() if i not in seen]:

@@ -131,3 +131,17 @@ def test_bulk_actions(client, make, auth, app):
                            follow_redirects=True)  # fmt: skip
     assert "Approve: 2 items." in response.text
     assert [idea_row(app, n).is_held for n in numbers] == [False, False, True]
+
+
+def test_moderators_hear_of_items_waiting_over_48_hours_once_a_day(client, make, auth, app):
+    mona = make.user(Role.MODERATOR, name="Mona")
+    make.idea(make.board(), make.user(), "Old held post", is_held=True,
+              created_at=utcnow() - timedelta(hours=50))  # fmt: skip
+    make.idea(make.board("other"), make.user(), "New held post", is_held=True)
+    with app.app_context():
+        from portal.outbox import drain
+
+        drain()
+        drain()  # the next round does not repeat it
+        notices = db.session.scalars(db.select(Notification).filter_by(user_id=mona.id)).all()
+    assert [n.text for n in notices] == ["1 item in the review queue waited over 48 hours"]

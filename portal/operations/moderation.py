@@ -4,6 +4,7 @@ Every action is audited; hiding tells the author why, citing the community guide
 """
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from portal.extensions import db
 from portal.markup import clean_text
@@ -170,3 +171,38 @@ def _tell_author(author: User, target, kind: str, reason: str) -> None:
     text = f"{what} was hidden by a moderator: {reason} See the community guidelines."
     db.session.add(Notification(user_id=author.id, idea_id=idea.id, kind="moderation",
                                 text=text[:300]))  # fmt: skip
+
+
+WAIT_LIMIT = timedelta(hours=48)
+REMIND_EVERY = timedelta(hours=24)
+
+
+def remind_moderators() -> int:
+    """Tell every moderator, at most once a day, when queued items have waited over 48
+    hours; returns how many were told."""
+    now = utcnow()
+    late = [item for item in review_queue() if now - item.waiting_since > WAIT_LIMIT]
+    if not late:
+        return 0
+    moderators = db.session.scalars(
+        db.select(User).where(
+            User.role_value >= int(Role.MODERATOR),
+            User.deleted_at.is_(None),
+            ~db.select(Notification.id)
+            .where(
+                Notification.user_id == User.id,
+                Notification.kind == "queue_waiting",
+                Notification.created_at > now - REMIND_EVERY,
+            )
+            .exists(),
+        )
+    ).all()
+    text = (
+        f"{len(late)} item{'s' if len(late) != 1 else ''} in the review queue waited over 48 hours"
+    )
+    db.session.add_all(
+        Notification(user_id=moderator.id, kind="queue_waiting", text=text)
+        for moderator in moderators
+    )
+    db.session.commit()
+    return len(moderators)
