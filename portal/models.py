@@ -460,6 +460,23 @@ class OutboxMessage(db.Model):
     __table_args__ = (Index("ix_outbox_message_pending", "sent_at", "next_attempt_at"),)
 
 
+class Merge(db.Model):
+    """A duplicate merged into its original, with what moved, so the merge can be undone."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("idea.id"), index=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("idea.id"), index=True)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    # {"status": ..., "moved_votes": [ids], "kept_votes": [[B vote id, old weight, A weight,
+    #  A created_at]], "new_subscriptions": [ids], "raised_subscriptions": [[id, old level]]}
+    record: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    source: Mapped[Idea] = relationship(foreign_keys=[source_id])
+    target: Mapped[Idea] = relationship(foreign_keys=[target_id])
+
+
 class SiteSetting(db.Model):
     """One of the few things an admin sets for the whole site (portal/settings.py)."""
 

@@ -17,6 +17,7 @@ from portal.models import (
     Board,
     Comment,
     Idea,
+    Merge,
     Notification,
     OutboxMessage,
     StatusChange,
@@ -158,7 +159,27 @@ def comment_posted(payload: dict) -> None:
             )
 
 
-EVENTS = {"status_changed": status_changed, "comment_posted": comment_posted}
+def idea_merged(payload: dict) -> None:
+    """Everyone who followed the duplicate hears where its votes and followers went."""
+    merge = db.session.get(Merge, payload["merge_id"])
+    if merge is None or merge.undone_at is not None:
+        return
+    source, target = merge.source, merge.target
+    text = f"“{source.title}” was merged into “{target.title}”: your vote and follow moved there"
+    for _subscription, user in followers(source, merge.actor_id, SubscriptionLevel.STATUS,
+                                         merge.created_at):  # fmt: skip
+        db.session.add(Notification(user_id=user.id, idea_id=target.id, kind="status",
+                                    text=text[:NOTICE_MAX]))  # fmt: skip
+        if wants_mail_now(user, "status"):
+            send_update(user, target, subject=f"#{source.number} was merged into #{target.number}",
+                        template="merged", source=source)  # fmt: skip
+
+
+EVENTS = {
+    "status_changed": status_changed,
+    "comment_posted": comment_posted,
+    "idea_merged": idea_merged,
+}
 
 
 def send_update(user: User, idea: Idea | None, subject: str, template: str, **context) -> None:

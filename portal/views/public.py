@@ -13,11 +13,12 @@ from portal.forms import ActionForm, CommentForm, IdeaForm, StatusForm, show_err
 from portal.htmx import render, render_or_redirect, wants_fragment
 from portal.insights import team_promise
 from portal.markup import clean_text
-from portal.models import Comment, Idea, Role, Subscription, User, Vote
+from portal.models import Comment, Idea, Merge, Role, Subscription, User, Vote
 from portal.operations import OperationError, ValidationError
 from portal.operations.comments import add_comment, edit_comment
 from portal.operations.flags import flag
 from portal.operations.ideas import edit_idea, existing_submission, submit_idea
+from portal.operations.merges import merge_ideas, undo_merge
 from portal.operations.status import change_status
 from portal.operations.subscriptions import set_subscription
 from portal.operations.votes import (
@@ -171,9 +172,15 @@ def idea_context(idea, comment_form=None) -> dict:
             .where(User.role_value >= int(Role.OWNER), User.deleted_at.is_(None))
             .order_by(User.name)
         ).all()
+    merges = []
+    if staff:
+        merges = db.session.scalars(
+            db.select(Merge).filter_by(target_id=idea.id, undone_at=None).order_by(Merge.id)
+        ).all()
     return {
         "idea": idea,
         "owners": owners,
+        "merges": merges,
         "activity": activity,
         "state": vote_state(current_user, idea),
         "comment_form": comment_form or CommentForm(formdata=None),
@@ -434,3 +441,45 @@ def flag_comment(comment_id):
     if comment is None or comment.is_deleted or not comment.idea.can_view(current_user):
         abort(404)
     return send_flag(comment, f"{idea_url(comment.idea)}#comment-{comment.id}")
+
+
+@bp.post("/ideas/<int:number>/merge")
+@login_required
+def merge(number):
+    """A moderator merges this idea (a duplicate) into the one numbered `into`."""
+    source = get_idea(number)
+    into = request.form.get("into", "").strip().lstrip("#")
+    target = db.session.scalar(db.select(Idea).filter_by(number=int(into))) if (
+        into.isdecimal() and len(into) < 10) else None  # fmt: skip
+    try:
+        if target is None or not target.can_view(current_user):
+            raise ValidationError({"into": "Give the number of the original idea."})
+        merge_ideas(current_user, source, target)
+        db.session.commit()
+    except OperationError as refused:
+        db.session.rollback()
+        if refused.status_code == 403:
+            abort(403)
+        flash(refused.explanation, "error")
+        return redirect(idea_url(source), code=303)
+    flash(f"Merged #{source.number} into this idea. Votes and followers moved here.", "success")
+    return redirect(idea_url(target), code=303)
+
+
+@bp.post("/merges/<int:merge_id>/undo")
+@login_required
+def undo(merge_id):
+    record = db.session.get(Merge, merge_id) if merge_id <= MAX_ID else None
+    if record is None:
+        abort(404)
+    try:
+        undo_merge(current_user, record)
+        db.session.commit()
+    except OperationError as refused:
+        db.session.rollback()
+        if refused.status_code == 403:
+            abort(403)
+        flash(refused.explanation, "error")
+        return redirect(idea_url(record.target), code=303)
+    flash(f"The merge is undone: #{record.source.number} has its votes back.", "success")
+    return redirect(idea_url(record.source), code=303)
