@@ -5,6 +5,7 @@ The suite runs on SQLite by default and on PostgreSQL when TEST_DATABASE_URL nam
 
 import os
 import socket
+from datetime import timedelta
 from email import message_from_bytes, policy
 
 import pytest
@@ -100,6 +101,8 @@ class Factory:
     def user(self, role=Role.CUSTOMER, name=None, email=None, **fields) -> User:
         self.count += 1
         with self.app.app_context():
+            # Two days old unless a test says otherwise: past the brakes on new accounts.
+            fields.setdefault("created_at", utcnow() - timedelta(days=2))
             user = User(
                 email=email or f"person{self.count}@example.com",
                 name=name or f"Person {self.count}",

@@ -64,7 +64,7 @@ def test_bad_flags_are_refused_clearly(client, make, auth, app, data, message):
 
 def test_one_flag_per_person_and_not_in_the_first_hour(client, make, auth, app):
     number = make.idea(make.board(), make.user())
-    auth.login(make.user())  # created just now
+    auth.login(make.user(created_at=utcnow()))  # created just now
     young = client.post(f"/ideas/{number}/flags", data={"reason": "spam"}, follow_redirects=True)
     assert "New accounts can flag after their first hour." in young.text
     auth.logout()

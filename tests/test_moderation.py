@@ -145,3 +145,63 @@ def test_moderators_hear_of_items_waiting_over_48_hours_once_a_day(client, make,
         drain()  # the next round does not repeat it
         notices = db.session.scalars(db.select(Notification).filter_by(user_id=mona.id)).all()
     assert [n.text for n in notices] == ["1 item in the review queue waited over 48 hours"]
+
+
+def test_locking_comments_keeps_voting_open(client, make, auth, app):
+    number = make.idea(make.board(), make.user())
+    auth.login(make.user(Role.MODERATOR))
+    client.post(f"/moderation/ideas/{number}/lock", data={"locked": "1"})
+    auth.logout()
+    customer = make.user()
+    auth.login(customer)
+    page = client.get(f"/ideas/{number}").text
+    assert "Comments are locked on this idea." in page
+    assert client.post(f"/ideas/{number}/comments", data={"body": "Hello"}).status_code == 403
+    assert client.post(f"/ideas/{number}/vote").status_code == 303  # voting stays open
+    assert idea_row(app, number).vote_count == 1
+
+
+def test_pinned_team_comments_lead_the_timeline(client, make, auth, app):
+    number = make.idea(make.board(), make.user())
+    auth.login(make.user(name="Early Bird"))
+    client.post(f"/ideas/{number}/comments", data={"body": "First!"})
+    auth.logout()
+    auth.login(make.user(Role.OWNER, name="Olga"))
+    client.post(f"/ideas/{number}/comments", data={"body": "Read this first.", "kind": "official"})
+    with app.app_context():
+        from portal.models import Comment
+
+        ids = dict(db.session.execute(db.select(Comment.body, Comment.id)).all())
+    refused = client.post(f"/moderation/comments/{ids['First!']}/pin", data={"pinned": "1"},
+                          follow_redirects=True)  # fmt: skip
+    assert "Only comments by the team can be pinned." in refused.text
+    client.post(f"/moderation/comments/{ids['Read this first.']}/pin", data={"pinned": "1"})
+    page = client.get(f"/ideas/{number}").text
+    assert page.index("Read this first.") < page.index("First!") and "Pinned" in page
+
+
+def test_a_blocked_customer_stops_writing_on_every_session(client, make, auth, app):
+    from conftest import Auth
+
+    number = make.idea(make.board(), make.user())
+    troll = make.user(name="Troll")
+    other_device = app.test_client()
+    Auth(other_device).login(troll)
+    auth.login(make.user(Role.MODERATOR))
+    client.post(f"/moderation/users/{troll.id}/block", data={"blocked": "1"})
+    answer = other_device.post(f"/ideas/{number}/comments", data={"body": "Still me"})
+    assert answer.status_code == 403
+    assert other_device.get(f"/ideas/{number}").status_code == 200  # reading is fine
+    client.post(f"/moderation/users/{troll.id}/block", data={"blocked": "0"})
+    assert other_device.post(f"/ideas/{number}/comments", data={"body": "Sorry"}).status_code == 303
+    with app.app_context():
+        actions = set(db.session.scalars(db.select(AuditEntry.action)))
+    assert {"user.block", "user.unblock"} <= actions
+
+
+def test_staff_cannot_be_blocked(client, make, auth):
+    owner = make.user(Role.OWNER)
+    auth.login(make.user(Role.MODERATOR))
+    answer = client.post(f"/moderation/users/{owner.id}/block", data={"blocked": "1"},
+                         follow_redirects=True)  # fmt: skip
+    assert "Staff are not blocked" in answer.text

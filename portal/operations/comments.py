@@ -4,6 +4,7 @@ from portal.models import Comment, Role, SubscriptionLevel, utcnow
 from portal.notifications import queue_fan_out
 from portal.operations import PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
+from portal.operations.spam import check_links
 from portal.operations.subscriptions import subscribe
 
 COMMENT_MAX = 5_000
@@ -26,6 +27,7 @@ def add_comment(author, idea, body, official=False, internal=False) -> Comment:
     if (official or internal) and not author.has_role(Role.OWNER):
         raise PermissionDenied("Only the product team posts official answers and notes.")
     body = validate_comment(body)
+    check_links(author, body)
     comment = Comment(
         idea=idea,
         author=author,

@@ -6,6 +6,7 @@ from portal.markup import clean_text, render_markdown
 from portal.models import Category, Counter, Idea, SubscriptionLevel, utcnow
 from portal.operations import PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
+from portal.operations.spam import check_idea_pace, check_links
 from portal.operations.subscriptions import subscribe
 from portal.search import queue_reindex
 
@@ -74,6 +75,8 @@ def submit_idea(author, board, title, body, category_id=None, submission_key=Non
     if existing is not None:
         return existing
     title, body = validate_idea(title, body)
+    check_links(author, title, body)
+    check_idea_pace(author)
     category = resolve_category(board, category_id)
     now = utcnow()
     idea = Idea(

@@ -9,17 +9,13 @@ from datetime import datetime
 
 from portal import workflow
 from portal.extensions import db
-from portal.models import Idea, Merge, Role, Subscription, Vote, utcnow
+from portal.models import Idea, Merge, Subscription, Vote, utcnow
 from portal.notifications import queue_fan_out
-from portal.operations import Conflict, PermissionDenied
+from portal.operations import Conflict
 from portal.operations.audit import record_audit
+from portal.operations.moderation import require_moderator
 from portal.operations.subscriptions import _RANK
 from portal.search import queue_reindex
-
-
-def require_moderator(actor) -> None:
-    if not (actor.is_authenticated and actor.has_role(Role.MODERATOR)):
-        raise PermissionDenied("Only moderators merge ideas.")
 
 
 def merge_ideas(actor, source: Idea, target: Idea) -> Merge:

@@ -206,3 +206,37 @@ def remind_moderators() -> int:
     )
     db.session.commit()
     return len(moderators)
+
+
+def require_moderator(actor) -> None:
+    if not (actor.is_authenticated and actor.has_role(Role.MODERATOR)):
+        raise PermissionDenied("Only moderators do this.")
+
+
+def lock_comments(actor, idea: Idea, locked: bool) -> None:
+    """Stop (or allow again) new comments on an idea; voting stays open."""
+    require_moderator(actor)
+    before = {"comments_locked": idea.comments_locked}
+    idea.comments_locked = locked
+    record_audit(actor, "idea.lock_comments", idea, before, {"comments_locked": locked})
+
+
+def pin_comment(actor, comment: Comment, pinned: bool) -> None:
+    """Keep a staff comment at the top of the idea's timeline."""
+    require_moderator(actor)
+    if pinned and not comment.author.is_staff:
+        raise ValidationError({"pin": "Only comments by the team can be pinned."})
+    before = {"is_pinned": comment.is_pinned}
+    comment.is_pinned = pinned
+    record_audit(actor, "comment.pin", comment, before, {"is_pinned": pinned})
+
+
+def block_user(actor, user: User, blocked: bool) -> None:
+    """A blocked customer reads but writes nothing, from their next request on."""
+    require_moderator(actor)
+    if user.is_staff:
+        raise ValidationError({"block": "Staff are not blocked; change their role first."})
+    before = {"is_blocked": user.is_blocked}
+    user.is_blocked = blocked
+    record_audit(actor, "user.block" if blocked else "user.unblock", user, before,
+                 {"is_blocked": blocked})  # fmt: skip

@@ -5,10 +5,20 @@ from flask_login import current_user, login_required
 
 from portal.extensions import db
 from portal.htmx import render
-from portal.models import Comment, Idea, Role
+from portal.models import Comment, Idea, Role, User
 from portal.operations import OperationError
-from portal.operations.moderation import ACTIONS, QueueItem, author_history, moderate, review_queue
+from portal.operations.moderation import (
+    ACTIONS,
+    QueueItem,
+    author_history,
+    block_user,
+    lock_comments,
+    moderate,
+    pin_comment,
+    review_queue,
+)
 from portal.search import similar_ideas
+from portal.views.helpers import get_idea, idea_url, safe_next
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderation")
 MODELS = {"idea": Idea, "comment": Comment}
@@ -101,3 +111,43 @@ def bulk():
     for message in refused:
         flash(message, "error")
     return redirect(url_for("moderation.queue"), code=303)
+
+
+def carry_out(action, back: str, done: str):
+    """Run one moderation action, commit, and go back with what happened."""
+    try:
+        action()
+        db.session.commit()
+        flash(done, "success")
+    except OperationError as refused:
+        db.session.rollback()
+        flash(refused.explanation, "error")
+    return redirect(back, code=303)
+
+
+@bp.post("/ideas/<int:number>/lock")
+def lock(number):
+    idea = get_idea(number)
+    locked = request.form.get("locked") == "1"
+    return carry_out(lambda: lock_comments(current_user, idea, locked), idea_url(idea),
+                     "Comments are locked." if locked else "Comments are open again.")  # fmt: skip
+
+
+@bp.post("/comments/<int:comment_id>/pin")
+def pin(comment_id):
+    comment = find("comment", comment_id)
+    pinned = request.form.get("pinned") == "1"
+    back = f"{idea_url(comment.idea)}#comment-{comment.id}"
+    return carry_out(lambda: pin_comment(current_user, comment, pinned), back,
+                     "Pinned to the top." if pinned else "Unpinned.")  # fmt: skip
+
+
+@bp.post("/users/<int:user_id>/block")
+def block(user_id):
+    user = db.session.get(User, user_id) if user_id < 2**31 else None
+    if user is None:
+        abort(404)
+    blocked = request.form.get("blocked") == "1"
+    back = safe_next(url_for("moderation.queue"))
+    done = f"{user.display_name} is {'blocked' if blocked else 'unblocked'}."
+    return carry_out(lambda: block_user(current_user, user, blocked), back, done)

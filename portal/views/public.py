@@ -156,9 +156,10 @@ def idea_context(idea, comment_form=None) -> dict:
         comments_query = comments_query.filter_by(is_internal=False)
     if not staff:
         comments_query = comments_query.filter_by(is_hidden=False)
+    # Pinned staff comments first, then everything in time order.
     activity = sorted(
         [*db.session.scalars(comments_query).all(), *idea.status_changes],
-        key=lambda item: item.created_at,
+        key=lambda item: (not getattr(item, "is_pinned", False), item.created_at),
     )
     subscription = None
     if current_user.is_authenticated:
