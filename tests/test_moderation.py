@@ -205,3 +205,24 @@ def test_staff_cannot_be_blocked(client, make, auth):
     answer = client.post(f"/moderation/users/{owner.id}/block", data={"blocked": "1"},
                          follow_redirects=True)  # fmt: skip
     assert "Staff are not blocked" in answer.text
+
+
+def test_customers_cannot_lock_pin_or_block(client, make, auth, app):
+    number = make.idea(make.board(), make.user())
+    owner = make.user(Role.OWNER)
+    auth.login(owner)
+    client.post(f"/ideas/{number}/comments", data={"body": "Team note", "kind": "official"})
+    auth.logout()
+    with app.app_context():
+        from portal.models import Comment
+
+        comment_id = db.session.scalar(db.select(Comment.id))
+    auth.login(make.user())
+    for path, data in [
+        (f"/moderation/ideas/{number}/lock", {"locked": "1"}),
+        (f"/moderation/comments/{comment_id}/pin", {"pinned": "1"}),
+        (f"/moderation/users/{owner.id}/block", {"blocked": "1"}),
+        ("/moderation", {"items": [f"idea-{idea_id(app, number)}"], "action": "delete"}),
+    ]:
+        assert client.post(path, data=data).status_code == 403, path
+    assert not idea_row(app, number).comments_locked and not idea_row(app, number).is_deleted
