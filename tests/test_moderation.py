@@ -226,3 +226,27 @@ def test_customers_cannot_lock_pin_or_block(client, make, auth, app):
     ]:
         assert client.post(path, data=data).status_code == 403, path
     assert not idea_row(app, number).comments_locked and not idea_row(app, number).is_deleted
+
+
+def test_a_flagged_comment_is_hidden_from_the_queue(client, make, auth, app):
+    number = make.idea(make.board(), make.user())
+    commenter = make.user(name="Rude Ray")
+    auth.login(commenter)
+    client.post(f"/ideas/{number}/comments", data={"body": "You are all idiots"})
+    auth.logout()
+    with app.app_context():
+        from portal.models import Comment
+
+        comment_id = db.session.scalar(db.select(Comment.id))
+    auth.login(seasoned(make))
+    client.post(f"/comments/{comment_id}/flags", data={"reason": "abuse"})
+    auth.logout()
+    auth.login(make.user(Role.MODERATOR))
+    assert "You are all idiots" in client.get("/moderation").text
+    client.post(f"/moderation/comment/{comment_id}",
+                data={"action": "hide", "reason": "Guideline 1: be kind."})  # fmt: skip
+    auth.logout()
+    assert "You are all idiots" not in client.get(f"/ideas/{number}").text
+    with app.app_context():
+        notice = db.session.scalar(db.select(Notification).filter_by(user_id=commenter.id))
+        assert notice.text.startswith("Your comment on") and "be kind" in notice.text
