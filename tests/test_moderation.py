@@ -247,6 +247,7 @@ def test_a_flagged_comment_is_hidden_from_the_queue(client, make, auth, app):
                 data={"action": "hide", "reason": "Guideline 1: be kind."})  # fmt: skip
     auth.logout()
     assert "You are all idiots" not in client.get(f"/ideas/{number}").text
+    assert idea_row(app, number).comment_count == 0  # counts what people can read
     with app.app_context():
         notice = db.session.scalar(db.select(Notification).filter_by(user_id=commenter.id))
         assert notice.text.startswith("Your comment on") and "be kind" in notice.text

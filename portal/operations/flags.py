@@ -73,6 +73,8 @@ def _hide_when_flagged_enough(target, key: dict) -> None:
     voters = db.session.scalar(db.select(db.func.count(Vote.id)).filter_by(idea_id=idea_id))
     if open_flags >= hide_threshold(voters) and not target.is_hidden:
         target.is_hidden = True
+        if isinstance(target, Comment) and not target.is_internal:
+            db.session.get(Idea, target.idea_id).comment_count -= 1
         record_audit(None, "flags.hide_pending_review", target, {"is_hidden": False},
                      {"is_hidden": True, "open_flags": open_flags})  # fmt: skip
         if isinstance(target, Idea):

@@ -98,7 +98,7 @@ def author_history(user: User) -> dict[str, int]:
 def moderate(actor, kind: str, target: Idea | Comment, action: str, reason: str = "") -> None:
     """Carry out one queue action on an idea or comment; raises OperationError."""
     reason = _check(actor, kind, target, action, reason)
-    before = _state(target)
+    before, before_public = _state(target), target.is_public
     author = db.session.get(User, target.author_id)
     if action == "hide":
         target.is_hidden = True
@@ -118,6 +118,8 @@ def moderate(actor, kind: str, target: Idea | Comment, action: str, reason: str 
     _resolve_flags(kind, target)
     if kind == "idea":
         queue_reindex(target)
+    elif before_public != target.is_public:  # the idea counts only the comments people see
+        db.session.get(Idea, target.idea_id).comment_count += 1 if target.is_public else -1
     record_audit(actor, f"{kind}.{action}", target, before, {**_state(target), "reason": reason})
 
 
