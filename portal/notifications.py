@@ -245,8 +245,9 @@ def unread_count(user) -> int:
 def queue_digests() -> int:
     """Queue the weekly digest of everyone whose week is up; returns how many.
 
-    Each user's `digest_sent_at` moves forward with a compare-and-set, so two workers
-    never send one digest twice.
+    Each user's `digest_sent_at` moves forward with a compare-and-set in the same
+    transaction as the queued mail, so two workers never send one digest twice. The caller
+    commits.
     """
     now = utcnow()
     due = db.session.scalars(
@@ -280,5 +281,4 @@ def queue_digests() -> int:
             with current_app.test_request_context("/", base_url=current_app.config["BASE_URL"]):
                 send_update(user, None, "Your weekly digest", "digest", notices=notices)
             queued += 1
-        db.session.commit()
     return queued

@@ -98,6 +98,7 @@ def drain() -> tuple[int, int]:
 
     queue_digests()
     remind_moderators()
+    db.session.commit()
     sent = failed = 0
     seen: set[int] = set()
     while batch := [i for i in claim_batch() if i not in seen]:

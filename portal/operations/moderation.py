@@ -181,7 +181,7 @@ REMIND_EVERY = timedelta(hours=24)
 
 def remind_moderators() -> int:
     """Tell every moderator, at most once a day, when queued items have waited over 48
-    hours; returns how many were told."""
+    hours; returns how many were told. The caller commits."""
     now = utcnow()
     late = [item for item in review_queue() if now - item.waiting_since > WAIT_LIMIT]
     if not late:

@@ -1,15 +1,14 @@
 """The product team's view: what waits for an answer, how fast the team answers."""
 
-from flask import Blueprint, abort, flash, redirect, request
+from flask import Blueprint, abort, request
 from flask_login import current_user, login_required
 
 from portal import insights
 from portal.extensions import db
 from portal.htmx import render
 from portal.models import Role, User
-from portal.operations import OperationError
 from portal.operations.status import assign_idea
-from portal.views.helpers import get_idea, idea_url, visible_boards
+from portal.views.helpers import carry_out, get_idea, idea_url, visible_boards
 
 bp = Blueprint("dashboard", __name__)
 
@@ -48,14 +47,5 @@ def assign(number):
     assignee = db.session.get(User, int(value)) if value.isdecimal() and len(value) < 10 else None
     if value and assignee is None:
         abort(400)
-    try:
-        assign_idea(current_user, idea, assignee)
-        db.session.commit()
-        flash(f"Assigned to {assignee.display_name}." if assignee else "Nobody is assigned now.",
-              "success")  # fmt: skip
-    except OperationError as refused:
-        db.session.rollback()
-        if refused.status_code == 403:
-            abort(403)
-        flash(refused.fields.get("assignee") or refused.message, "error")
-    return redirect(idea_url(idea), code=303)
+    done = f"Assigned to {assignee.display_name}." if assignee else "Nobody is assigned now."
+    return carry_out(lambda: assign_idea(current_user, idea, assignee), done, idea_url(idea))

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from flask import abort, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy.orm import joinedload
@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.markup import stored_html
 from portal.models import Board, Idea, Role, StatusChange, utcnow
 from portal.notifications import unread_count
+from portal.operations import OperationError
 from portal.operations.flags import REASONS as FLAG_REASONS
 from portal.security import csp_nonce
 from portal.settings import site_settings
@@ -147,3 +148,19 @@ def register(app) -> None:
         idea_url=idea_url,
         unread_notifications=lambda: unread_count(current_user),
     )
+
+
+def carry_out(action, done: str, back: str, back_if_refused: str | None = None):
+    """Run a staff action from a plain form: commit and say what happened, or roll back and
+    say why not (403 when the person may not act at all); then redirect."""
+    try:
+        action()
+        db.session.commit()
+    except OperationError as refused:
+        db.session.rollback()
+        if refused.status_code == 403:
+            abort(403)
+        flash(refused.explanation, "error")
+        return redirect(back_if_refused or back, code=303)
+    flash(done, "success")
+    return redirect(back, code=303)

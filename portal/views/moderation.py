@@ -18,7 +18,7 @@ from portal.operations.moderation import (
     review_queue,
 )
 from portal.search import similar_ideas
-from portal.views.helpers import get_idea, idea_url, safe_next
+from portal.views.helpers import carry_out, get_idea, idea_url, safe_next
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderation")
 MODELS = {"idea": Idea, "comment": Comment}
@@ -113,24 +113,12 @@ def bulk():
     return redirect(url_for("moderation.queue"), code=303)
 
 
-def carry_out(action, back: str, done: str):
-    """Run one moderation action, commit, and go back with what happened."""
-    try:
-        action()
-        db.session.commit()
-        flash(done, "success")
-    except OperationError as refused:
-        db.session.rollback()
-        flash(refused.explanation, "error")
-    return redirect(back, code=303)
-
-
 @bp.post("/ideas/<int:number>/lock")
 def lock(number):
     idea = get_idea(number)
     locked = request.form.get("locked") == "1"
-    return carry_out(lambda: lock_comments(current_user, idea, locked), idea_url(idea),
-                     "Comments are locked." if locked else "Comments are open again.")  # fmt: skip
+    done = "Comments are locked." if locked else "Comments are open again."
+    return carry_out(lambda: lock_comments(current_user, idea, locked), done, idea_url(idea))
 
 
 @bp.post("/comments/<int:comment_id>/pin")
@@ -138,8 +126,8 @@ def pin(comment_id):
     comment = find("comment", comment_id)
     pinned = request.form.get("pinned") == "1"
     back = f"{idea_url(comment.idea)}#comment-{comment.id}"
-    return carry_out(lambda: pin_comment(current_user, comment, pinned), back,
-                     "Pinned to the top." if pinned else "Unpinned.")  # fmt: skip
+    done = "Pinned to the top." if pinned else "Unpinned."
+    return carry_out(lambda: pin_comment(current_user, comment, pinned), done, back)
 
 
 @bp.post("/users/<int:user_id>/block")
@@ -150,4 +138,4 @@ def block(user_id):
     blocked = request.form.get("blocked") == "1"
     back = safe_next(url_for("moderation.queue"))
     done = f"{user.display_name} is {'blocked' if blocked else 'unblocked'}."
-    return carry_out(lambda: block_user(current_user, user, blocked), back, done)
+    return carry_out(lambda: block_user(current_user, user, blocked), done, back)

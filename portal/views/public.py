@@ -31,6 +31,7 @@ from portal.ratelimits import limit_for, rate_key
 from portal.search import similar_ideas
 from portal.views.helpers import (
     MAX_ID,
+    carry_out,
     get_board,
     get_idea,
     idea_url,
@@ -452,19 +453,15 @@ def merge(number):
     into = request.form.get("into", "").strip().lstrip("#")
     target = db.session.scalar(db.select(Idea).filter_by(number=int(into))) if (
         into.isdecimal() and len(into) < 10) else None  # fmt: skip
-    try:
+
+    def merge_them():
         if target is None or not target.can_view(current_user):
             raise ValidationError({"into": "Give the number of the original idea."})
         merge_ideas(current_user, source, target)
-        db.session.commit()
-    except OperationError as refused:
-        db.session.rollback()
-        if refused.status_code == 403:
-            abort(403)
-        flash(refused.explanation, "error")
-        return redirect(idea_url(source), code=303)
-    flash(f"Merged #{source.number} into this idea. Votes and followers moved here.", "success")
-    return redirect(idea_url(target), code=303)
+
+    done = f"Merged #{source.number} into this idea. Votes and followers moved here."
+    back = idea_url(target) if target else idea_url(source)
+    return carry_out(merge_them, done, back, back_if_refused=idea_url(source))
 
 
 @bp.post("/merges/<int:merge_id>/undo")
@@ -473,14 +470,6 @@ def undo(merge_id):
     record = db.session.get(Merge, merge_id) if merge_id <= MAX_ID else None
     if record is None:
         abort(404)
-    try:
-        undo_merge(current_user, record)
-        db.session.commit()
-    except OperationError as refused:
-        db.session.rollback()
-        if refused.status_code == 403:
-            abort(403)
-        flash(refused.explanation, "error")
-        return redirect(idea_url(record.target), code=303)
-    flash(f"The merge is undone: #{record.source.number} has its votes back.", "success")
-    return redirect(idea_url(record.source), code=303)
+    done = f"The merge is undone: #{record.source.number} has its votes back."
+    return carry_out(lambda: undo_merge(current_user, record), done, idea_url(record.source),
+                     back_if_refused=idea_url(record.target))  # fmt: skip
