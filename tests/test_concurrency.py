@@ -17,6 +17,7 @@ import threading
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -134,7 +135,13 @@ def data(server_env):
 
 
 def _user(email, name) -> User:
-    user = User(email=email, name=name, password_hash=PASSWORD_HASH, email_verified_at=utcnow())
+    user = User(
+        email=email,
+        name=name,
+        password_hash=PASSWORD_HASH,
+        email_verified_at=utcnow(),
+        created_at=utcnow() - timedelta(days=2),
+    )  # past the brakes on new accounts
     db.session.add(user)
     return user
 
