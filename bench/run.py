@@ -936,13 +936,19 @@ def save(args, info, figures, load, results) -> None:
     print(f"Figures and the SQL statements seen: {(RESULTS / 'last.json').relative_to(ROOT)}")
 
 
+def load_average_before() -> float:
+    """The load average now, with a warning when other work will slow the figures down."""
+    load = os.getloadavg()[0]
+    if load > 0.5 * (os.cpu_count() or 1):
+        print(f"Note: load average {load:.1f} before starting: the figures will be low.")
+    return load
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    load_before = os.getloadavg()[0]
-    if load_before > 0.5 * (os.cpu_count() or 1):
-        print(f"Note: load average {load_before:.1f} before starting: the figures will be low.")
+    load_before = load_average_before()
     env, info = ensure_database(args)
     print("Measuring in-process (SQL statements, server time) ...", flush=True)
     figures = in_process(args, env, info)

@@ -700,9 +700,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    load_before = os.getloadavg()[0]
-    if load_before > 0.5 * (os.cpu_count() or 1):
-        print(f"Note: load average {load_before:.1f} before starting: the figures will be low.")
+    load_before = run.load_average_before()
     pristine, _ = ensure_database(args)
     names = ["sqlite", "whoosh"] if args.backend == "both" else [args.backend]
     for name in names:

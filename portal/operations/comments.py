@@ -61,3 +61,9 @@ def edit_comment(editor, comment, body) -> Comment:
         record_audit(editor, "comment.edit", comment, {"body": before}, {"body": body})
     db.session.flush()
     return comment
+
+
+def comment_visibility_changed(comment: Comment, was_public: bool) -> None:
+    """An idea counts only the comments people can read: follow a hide, delete or restore."""
+    if was_public != comment.is_public:
+        comment.idea.comment_count += 1 if comment.is_public else -1

@@ -8,6 +8,7 @@ from portal.markup import clean_text
 from portal.models import Comment, Flag, Idea, Vote, utcnow
 from portal.operations import Conflict, PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
+from portal.operations.comments import comment_visibility_changed
 
 REASONS = {
     "spam": "Spam or advertising",
@@ -72,9 +73,10 @@ def _hide_when_flagged_enough(target, key: dict) -> None:
     idea_id = target.id if isinstance(target, Idea) else target.idea_id
     voters = db.session.scalar(db.select(db.func.count(Vote.id)).filter_by(idea_id=idea_id))
     if open_flags >= hide_threshold(voters) and not target.is_hidden:
+        was_public = target.is_public
         target.is_hidden = True
-        if isinstance(target, Comment) and not target.is_internal:
-            db.session.get(Idea, target.idea_id).comment_count -= 1
+        if isinstance(target, Comment):
+            comment_visibility_changed(target, was_public)
         record_audit(None, "flags.hide_pending_review", target, {"is_hidden": False},
                      {"is_hidden": True, "open_flags": open_flags})  # fmt: skip
         if isinstance(target, Idea):

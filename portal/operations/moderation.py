@@ -11,6 +11,7 @@ from portal.markup import clean_text
 from portal.models import Comment, Flag, Idea, Notification, Role, User, utcnow
 from portal.operations import PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
+from portal.operations.comments import comment_visibility_changed
 from portal.search import queue_reindex
 
 ACTIONS = {
@@ -118,15 +119,14 @@ def moderate(actor, kind: str, target: Idea | Comment, action: str, reason: str 
     _resolve_flags(kind, target)
     if kind == "idea":
         queue_reindex(target)
-    elif before_public != target.is_public:  # the idea counts only the comments people see
-        db.session.get(Idea, target.idea_id).comment_count += 1 if target.is_public else -1
+    else:
+        comment_visibility_changed(target, before_public)
     record_audit(actor, f"{kind}.{action}", target, before, {**_state(target), "reason": reason})
 
 
 def _check(actor, kind: str, target, action: str, reason: str) -> str:
     """The cleaned reason, once the action is allowed here; raises OperationError."""
-    if not (actor.is_authenticated and actor.has_role(Role.MODERATOR)):
-        raise PermissionDenied("Only moderators work the review queue.")
+    require_moderator(actor)
     if action not in ACTIONS:
         raise ValidationError({"action": "Choose an action."})
     if action in HELD_ONLY and not (kind == "idea" and target.is_held):

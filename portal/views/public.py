@@ -406,7 +406,7 @@ def idea_feed(number):
     return current_app.response_class(xml, mimetype="application/atom+xml")
 
 
-def flag_answer(target, back: str, error: str | None = None):
+def flag_answer(back: str, error: str | None = None):
     """The flag form's answer: in place with htmx, else back to the idea with a message."""
     message = error or "Thank you. A moderator will look at it."
     if request.htmx:
@@ -423,8 +423,8 @@ def send_flag(target, back: str):
         db.session.commit()
     except OperationError as refused:
         db.session.rollback()
-        return flag_answer(target, back, refused.explanation)
-    return flag_answer(target, back)
+        return flag_answer(back, refused.explanation)
+    return flag_answer(back)
 
 
 @bp.post("/ideas/<int:number>/flags")
