@@ -5,7 +5,7 @@ FLASK := $(VENV)/bin/flask --app portal
 PYTHON ?= python3
 TEST_POSTGRES_URL ?= postgresql://127.0.0.1:5432/test
 
-.PHONY: install run test test-sqlite test-postgres lint format bench clean
+.PHONY: install run test test-sqlite test-postgres lint format bench fuzz-api clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,10 @@ format: install
 
 bench: install
 	$(PY) bench/run.py
+
+# Schemathesis against the served OpenAPI description (README, "JSON API"); run by .ci/run.
+fuzz-api: install
+	sh scripts/api-fuzz.sh
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

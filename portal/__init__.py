@@ -61,6 +61,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from portal.api import views as api
     from portal.views import (
         account,
         admin,
@@ -73,7 +74,8 @@ def register_blueprints(app: Flask) -> None:
         search,
     )
 
-    for module in (public, roadmap, search, auth, account, dashboard, moderation, admin, health):
+    for module in (public, roadmap, search, auth, account, dashboard, moderation, admin, health,
+                   api):  # fmt: skip
         app.register_blueprint(module.bp)
 
 

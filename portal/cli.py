@@ -80,6 +80,28 @@ def create_user_command(email, name, role, password):
     click.echo(f"Created {user.email} ({user.role.label}).")
 
 
+@click.command("create-token")
+@with_appcontext
+@click.argument("email")
+@click.option("--name", default="Command line", show_default=True, help="What it is for.")
+def create_token_command(email, name):
+    """Make an API token acting as EMAIL; the token is the last line printed."""
+    from portal.operations import OperationError
+    from portal.operations.accounts import find_user
+    from portal.operations.tokens import create_token
+
+    user = find_user(email.strip().lower())
+    if user is None:
+        raise click.ClickException(f"There is no account for {email}.")
+    try:
+        _row, token = create_token(user, name)
+    except OperationError as refused:
+        raise click.ClickException(refused.explanation) from None
+    db.session.commit()
+    click.echo(f"API token for {user.email} ({user.role.label}); it is shown only once:")
+    click.echo(token)
+
+
 @click.command("worker")
 @with_appcontext
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
@@ -109,6 +131,12 @@ def search_reindex_command():
 
 
 def register(app) -> None:
-    commands = (seed_demo_command, create_user_command, worker_command, search_reindex_command)
+    commands = (
+        seed_demo_command,
+        create_user_command,
+        create_token_command,
+        worker_command,
+        search_reindex_command,
+    )
     for command in commands:
         app.cli.add_command(command)

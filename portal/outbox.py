@@ -21,6 +21,10 @@ MAX_BACKOFF = timedelta(hours=1)
 BATCH = 20
 
 
+class GiveUp(Exception):
+    """A sender's last word on a message: it was not sent and is never tried again."""
+
+
 def queue_email(to: str, subject: str, text: str, html: str | None = None, headers=None):
     """Add an email to the outbox in the current transaction."""
     message = OutboxMessage(
@@ -65,6 +69,10 @@ def _send(message: OutboxMessage) -> None:
         # Its notices and mails commit with the message's sent_at, or not at all.
         with db.session.begin_nested():
             fan_out(message.payload)
+    elif message.kind == "webhook":
+        from portal.operations.webhooks import send_queued  # it imports GiveUp from here
+
+        send_queued(message.payload)
     else:
         raise ValueError(f"unknown outbox kind {message.kind!r}")
 
@@ -74,6 +82,14 @@ def deliver(message_id: int) -> bool:
     message = db.session.get(OutboxMessage, message_id)
     try:
         _send(message)
+    except GiveUp as error:
+        message.attempts += 1
+        message.last_error = f"GiveUp: {error}"[:2000]
+        message.sent_at = utcnow()  # done with it: never claimed again
+        message.locked_until = None
+        db.session.commit()
+        log.warning("outbox message %s given up: %s", message_id, error)
+        return False
     except Exception as error:  # any failure is retried later, never lost
         message.attempts += 1
         message.last_error = f"{type(error).__name__}: {error}"[:2000]

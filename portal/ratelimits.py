@@ -12,6 +12,7 @@ DEFAULT_RATE_LIMITS = {
     "signin": "10 per minute",
     "signup": "10 per hour",
     "reset": "5 per 15 minutes",
+    "api": "300 per minute",
 }
 
 

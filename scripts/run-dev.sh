@@ -4,6 +4,7 @@
 set -e
 export PORTAL_ENV="${PORTAL_ENV:-development}"
 PORT="${PORT:-5000}"
+export BASE_URL="${BASE_URL:-http://127.0.0.1:$PORT}"
 FLASK=".venv/bin/flask --app portal"
 
 $FLASK db upgrade

@@ -216,3 +216,10 @@ def text_and_html(message) -> tuple[str, str]:
     html = message.get_body(preferencelist=("html",))
     assert text is not None and html is not None, "a mail needs a text and an HTML part"
     return text.get_content(), html.get_content()
+
+
+@pytest.fixture
+def api(app):
+    from api_contract import Api
+
+    return Api(app)

@@ -6,6 +6,7 @@ from portal.operations import PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
 from portal.operations.spam import check_links
 from portal.operations.subscriptions import subscribe
+from portal.operations.webhooks import queue_comment_created
 
 COMMENT_MAX = 5_000
 
@@ -43,8 +44,9 @@ def add_comment(author, idea, body, official=False, internal=False) -> Comment:
         idea.refresh_trending()
         subscribe(author, idea, SubscriptionLevel.ALL)
     db.session.flush()
-    if not internal:  # internal notes never reach a customer
+    if not internal:  # internal notes never reach a customer, nor a webhook
         queue_fan_out("comment_posted", comment_id=comment.id)
+        queue_comment_created(comment)
     return comment
 
 

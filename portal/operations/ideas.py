@@ -8,6 +8,7 @@ from portal.operations import PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
 from portal.operations.spam import check_idea_pace, check_links
 from portal.operations.subscriptions import subscribe
+from portal.operations.webhooks import queue_idea_created
 from portal.search import queue_reindex
 
 TITLE_MIN, TITLE_MAX = 5, 120
@@ -106,6 +107,7 @@ def submit_idea(author, board, title, body, category_id=None, submission_key=Non
         return existing
     subscribe(author, idea, SubscriptionLevel.ALL)
     queue_reindex(idea)
+    queue_idea_created(idea)
     return idea
 
 

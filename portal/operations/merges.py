@@ -15,6 +15,7 @@ from portal.operations import Conflict
 from portal.operations.audit import record_audit
 from portal.operations.moderation import require_moderator
 from portal.operations.subscriptions import _RANK
+from portal.operations.webhooks import queue_idea_merged
 from portal.search import queue_reindex
 
 
@@ -40,6 +41,7 @@ def merge_ideas(actor, source: Idea, target: Idea) -> Merge:
     record_audit(actor, "idea.merge", source, {"status": record["status"]},
                  {"status": workflow.DUPLICATE, "merged_into": target.number})  # fmt: skip
     queue_fan_out("idea_merged", merge_id=merge.id)
+    queue_idea_merged(source, target)
     return merge
 
 

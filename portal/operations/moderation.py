@@ -12,6 +12,7 @@ from portal.models import Comment, Flag, Idea, Notification, Role, User, utcnow
 from portal.operations import PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
 from portal.operations.comments import comment_visibility_changed
+from portal.operations.webhooks import queue_idea_created
 from portal.search import queue_reindex
 
 ACTIONS = {
@@ -119,6 +120,8 @@ def moderate(actor, kind: str, target: Idea | Comment, action: str, reason: str 
     _resolve_flags(kind, target)
     if kind == "idea":
         queue_reindex(target)
+        if before["is_held"] and not target.is_held:
+            queue_idea_created(target)  # approved: published only now
     else:
         comment_visibility_changed(target, before_public)
     record_audit(actor, f"{kind}.{action}", target, before, {**_state(target), "reason": reason})

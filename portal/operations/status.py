@@ -5,6 +5,7 @@ from portal.models import Role, StatusChange, utcnow
 from portal.notifications import queue_fan_out
 from portal.operations import Conflict, PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
+from portal.operations.webhooks import queue_status_changed
 from portal.search import queue_reindex
 
 RESPONSE_MAX = 10_000
@@ -43,6 +44,7 @@ def change_status(actor, idea, target: str, response: str = "") -> StatusChange:
     db.session.flush()
     queue_reindex(idea)
     queue_fan_out("status_changed", status_change_id=change.id)
+    queue_status_changed(idea, change)
     return change
 
 

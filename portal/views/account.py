@@ -1,19 +1,32 @@
 """The signed-in person's own page: ideas, votes and settings."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import json
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
+from portal.exports import personal_data
 from portal.extensions import csrf, db
 from portal.models import Idea, Notification, Vote, utcnow
 from portal.notifications import read_unsubscribe_token
-from portal.operations import ValidationError
+from portal.operations import OperationError, ValidationError
 from portal.operations.accounts import (
     EMAIL_FREQUENCIES,
     EMAIL_PREFERENCES,
     set_email_preference,
 )
 from portal.operations.subscriptions import set_subscription
+from portal.operations.tokens import active_tokens, create_token, revoke_token
 
 NOTICES_SHOWN = 50
 
@@ -42,7 +55,36 @@ def profile():
         votes=votes,
         preferences=EMAIL_PREFERENCES,
         frequencies=EMAIL_FREQUENCIES,
+        tokens=active_tokens(current_user),
     )
+
+
+@bp.post("/me/tokens")
+@login_required
+def make_token():
+    """Show a new API token once, on this answer only: it is never stored or shown again."""
+    try:
+        row, token = create_token(current_user, request.form.get("name", ""))
+        db.session.commit()
+    except OperationError as refused:
+        db.session.rollback()
+        flash(refused.explanation, "error")
+        return redirect(url_for("account.profile") + "#api-tokens", code=303)
+    response = make_response(render_template("account/new_token.html", row=row, token=token))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/me/tokens/<int:token_id>/revoke")
+@login_required
+def revoke(token_id):
+    try:
+        row = revoke_token(current_user, token_id)
+    except OperationError:
+        abort(404)
+    db.session.commit()
+    flash(f"The token “{row.name}” is revoked: it no longer works.", "success")
+    return redirect(url_for("account.profile") + "#api-tokens", code=303)
 
 
 @bp.post("/me/email-preference")
@@ -106,3 +148,17 @@ def unsubscribe(token):
     return render_template(
         "account/unsubscribe.html", idea=idea, token=token, done=request.method == "POST"
     )
+
+
+@bp.get("/account/export.json")
+@login_required
+def export_data():
+    """The person's own data as a JSON download: what they wrote, voted, followed, flagged
+    and were told."""
+    response = make_response(json.dumps(personal_data(current_user), ensure_ascii=False, indent=2))
+    response.mimetype = "application/json"
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="my-data-{utcnow():%Y-%m-%d}.json"'
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response

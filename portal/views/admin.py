@@ -1,18 +1,40 @@
-"""Admin pages: boards and categories, people's roles, site settings, the workflow."""
+"""Admin pages: boards and categories, people's roles, site settings, the workflow,
+webhooks."""
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
 from portal import workflow
+from portal.exports import export_ideas, ideas_filename
 from portal.extensions import db
 from portal.htmx import render
-from portal.models import AuditEntry, BlockedTransition, Board, Role, User
+from portal.models import AuditEntry, BlockedTransition, Board, Role, User, Webhook, WebhookDelivery
 from portal.operations import ValidationError
 from portal.operations.admin import add_category, save_board, save_site, set_role
+from portal.operations.webhooks import (
+    EVENTS,
+    create_webhook,
+    delete_webhook,
+    failing_webhook_count,
+    last_attempts,
+    rotate_webhook_secret,
+    send_test,
+    set_webhook_active,
+    update_webhook,
+)
 from portal.operations.workflow_admin import add_status, set_transitions
 from portal.settings import site_settings
-from portal.views.helpers import page_number, paginate
+from portal.views.helpers import MAX_ID, carry_out, page_number, paginate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -22,6 +44,12 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 def admins_only():
     if not current_user.has_role(Role.ADMIN):
         abort(403)
+
+
+@bp.context_processor
+def webhook_health():
+    """Every admin page warns of failing webhooks (a function: counted only when shown)."""
+    return {"failing_webhooks": failing_webhook_count}
 
 
 def workflow_page(errors=None, entered=None, code=200):
@@ -219,3 +247,148 @@ def audit():
             query = query.where(AuditEntry.target_id == int(number))
     page = paginate(query, page_number(), AUDIT_PAGE)
     return render("admin/audit.html", "entries", page=page, actions=actions, filters=filters)
+
+
+# -- webhooks ---------------------------------------------------------------------------
+
+
+def get_webhook(hook_id: int) -> Webhook:
+    hook = db.session.get(Webhook, hook_id) if hook_id <= MAX_ID else None
+    if hook is None:
+        abort(404)
+    return hook
+
+
+def typed(form) -> dict:
+    """What the admin typed into a webhook form, to show it again with its errors."""
+    return {"url": form.get("url", ""), "description": form.get("description", ""),
+            "events": form.getlist("events")}  # fmt: skip
+
+
+def webhooks_page(errors=None, values=None, code=200):
+    hooks = db.session.scalars(db.select(Webhook).order_by(Webhook.created_at, Webhook.id)).all()
+    values = values or {"url": "", "description": "", "events": list(EVENTS)}
+    return render("admin/webhooks.html", "webhooks", code, hooks=hooks, last=last_attempts(hooks),
+                  events=EVENTS, errors=errors or {}, values=values)  # fmt: skip
+
+
+@bp.get("/webhooks")
+def webhooks():
+    return webhooks_page()
+
+
+@bp.post("/webhooks")
+def new_webhook():
+    try:
+        hook = create_webhook(current_user, request.form)
+        db.session.commit()
+    except ValidationError as invalid:
+        db.session.rollback()
+        return webhooks_page(invalid.fields, typed(request.form), 422)
+    flash("Added the webhook. Give its signing secret (below) to the receiver.", "success")
+    return redirect(url_for("admin.webhook", hook_id=hook.id), code=303)
+
+
+@bp.route("/webhooks/<int:hook_id>", methods=["GET", "POST"])
+def webhook(hook_id):
+    hook = get_webhook(hook_id)
+    errors = {}
+    if request.method == "POST":
+        try:
+            update_webhook(current_user, hook, request.form)
+            db.session.commit()
+            flash("The webhook is saved.", "success")
+            return redirect(url_for("admin.webhook", hook_id=hook.id), code=303)
+        except ValidationError as invalid:
+            db.session.rollback()
+            errors = invalid.fields
+    values = typed(request.form) if errors else {"url": hook.url, "events": hook.events,
+                                                 "description": hook.description}  # fmt: skip
+    return render("admin/webhook.html", "webhook_form", 422 if errors else 200, hook=hook,
+                  last=last_attempts([hook]).get(hook.id), events=EVENTS, errors=errors,
+                  values=values)  # fmt: skip
+
+
+def back_to(hook: Webhook) -> str:
+    return url_for("admin.webhook", hook_id=hook.id)
+
+
+@bp.post("/webhooks/<int:hook_id>/pause")
+def pause_webhook(hook_id):
+    hook = get_webhook(hook_id)
+    return carry_out(lambda: set_webhook_active(current_user, hook, False),
+                     "The webhook is paused: no events are sent to it.", back_to(hook))  # fmt: skip
+
+
+@bp.post("/webhooks/<int:hook_id>/resume")
+def resume_webhook(hook_id):
+    hook = get_webhook(hook_id)
+    return carry_out(lambda: set_webhook_active(current_user, hook, True),
+                     "The webhook is active again: new events are sent to it.",
+                     back_to(hook))  # fmt: skip
+
+
+@bp.post("/webhooks/<int:hook_id>/secret")
+def rotate_secret(hook_id):
+    hook = get_webhook(hook_id)
+    return carry_out(lambda: rotate_webhook_secret(current_user, hook),
+                     "The webhook has a new signing secret: give it to the receiver.",
+                     back_to(hook))  # fmt: skip
+
+
+@bp.post("/webhooks/<int:hook_id>/delete")
+def remove_webhook(hook_id):
+    hook = get_webhook(hook_id)
+    return carry_out(lambda: delete_webhook(current_user, hook),
+                     f"Deleted the webhook to {hook.url}.", url_for("admin.webhooks"))  # fmt: skip
+
+
+@bp.post("/webhooks/<int:hook_id>/test")
+def test_webhook(hook_id):
+    """Send a ping now and say how the receiver answered."""
+    hook = get_webhook(hook_id)
+    ping = send_test(current_user, hook)
+    db.session.commit()
+    if ping.delivered_at:
+        flash(f"The test was delivered: HTTP {ping.response_code} in {ping.duration_ms} ms.",
+              "success")  # fmt: skip
+    else:
+        flash(f"The test failed: {ping.error}", "error")
+    return redirect(url_for("admin.webhook_deliveries", hook_id=hook.id), code=303)
+
+
+DELIVERIES_PAGE = 30
+
+
+@bp.get("/webhooks/<int:hook_id>/deliveries")
+def webhook_deliveries(hook_id):
+    """The hook's delivery log, newest first."""
+    hook = get_webhook(hook_id)
+    query = (
+        db.select(WebhookDelivery)
+        .filter_by(webhook_id=hook.id)
+        .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+    )
+    page = paginate(query, page_number(), DELIVERIES_PAGE)
+    return render("admin/webhook_deliveries.html", "deliveries", hook=hook, page=page)
+
+
+# -- exports ----------------------------------------------------------------------------
+
+
+@bp.get("/export/ideas.csv")
+def export_ideas_csv():
+    """Every idea, or one board's (?board=slug), as a CSV download streamed in chunks."""
+    board = None
+    if slug := request.args.get("board"):
+        board = None if "\x00" in slug else db.session.scalar(db.select(Board).filter_by(slug=slug))
+        if board is None:
+            abort(404)
+    chunks = export_ideas(current_user, board)
+    db.session.commit()  # the audit entry, before the first row leaves
+    return current_app.response_class(
+        stream_with_context(chunks),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{ideas_filename(board)}"',
+                 "Cache-Control": "no-store"},
+    )  # fmt: skip

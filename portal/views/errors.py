@@ -6,6 +6,7 @@ from flask import render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from portal.api.errors import api_error
 from portal.extensions import db
 from portal.operations import OperationError
 
@@ -13,6 +14,7 @@ log = logging.getLogger(__name__)
 
 MESSAGES = {
     400: ("Bad request", "The request could not be understood. Go back and try again."),
+    401: ("Token needed", "Send an API token: Authorization: Bearer <token>."),
     403: ("Not allowed", "You do not have permission to do that."),
     404: ("Not found", "There is nothing at this address. It may have been removed."),
     405: ("Not allowed", "That action is not available here."),
@@ -24,11 +26,11 @@ MESSAGES = {
 }
 
 
-def error_page(code: int, message: str | None = None):
+def error_page(code: int, message: str | None = None, fields: dict | None = None):
     title, default = MESSAGES.get(code, MESSAGES[500] if code >= 500 else MESSAGES[400])
     body = message or default
     if request.path.startswith("/api/"):
-        return {"error": {"code": title.lower().replace(" ", "_"), "message": body}}, code
+        return api_error(code, body, fields)
     return render_template("error.html", code=code, title=title, message=body), code
 
 
@@ -40,7 +42,7 @@ def register(app) -> None:
     @app.errorhandler(OperationError)
     def operation_error(error):
         db.session.rollback()
-        return error_page(error.status_code, error.message)
+        return error_page(error.status_code, error.message, error.fields)
 
     @app.errorhandler(HTTPException)
     def http_error(error):

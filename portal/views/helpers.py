@@ -1,10 +1,11 @@
 """Loading with permission checks, paging, and what every template can use."""
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy.orm import joinedload
@@ -15,6 +16,7 @@ from portal.markup import stored_html
 from portal.models import Board, Idea, Role, StatusChange, utcnow
 from portal.notifications import unread_count
 from portal.operations import OperationError
+from portal.operations.accounts import absolute_url
 from portal.operations.flags import REASONS as FLAG_REASONS
 from portal.security import csp_nonce
 from portal.settings import site_settings
@@ -164,3 +166,23 @@ def carry_out(action, done: str, back: str, back_if_refused: str | None = None):
         return redirect(back_if_refused or back, code=303)
     flash(done, "success")
     return redirect(back, code=303)
+
+
+# Characters XML 1.0 forbids even as references (U+FFFE, U+FFFF, C0 controls): one in a
+# title would make the whole feed unreadable, and clean_text lets the first two through.
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def atom_feed(template: str, **context):
+    """An Atom feed from template. Its ids and links are built on BASE_URL (`absolute`), so an
+    entry keeps its id whatever host name the feed was fetched under."""
+    xml = NOT_XML.sub("", render_template(template, absolute=absolute_url, **context))
+    return current_app.response_class(xml, mimetype="application/atom+xml")
+
+
+def public_boards() -> list[Board]:
+    """Boards feeds may show: feed readers fetch without a session, so never private ones,
+    whoever asks."""
+    return db.session.scalars(
+        db.select(Board).filter_by(is_private=False).order_by(Board.position, Board.name)
+    ).all()

@@ -31,6 +31,7 @@ from portal.ratelimits import limit_for, rate_key
 from portal.search import similar_ideas
 from portal.views.helpers import (
     MAX_ID,
+    atom_feed,
     carry_out,
     get_board,
     get_idea,
@@ -397,13 +398,29 @@ def status(number):
 
 @bp.get("/ideas/<int:number>/feed.atom")
 def idea_feed(number):
-    """Every status change and official response of one idea, newest first."""
+    """Every status change and official response of one idea, newest first; 404 on private
+    boards, whoever asks, since feed readers ask without a session."""
     idea = get_idea(number)
-    if not idea.is_public:
+    if not idea.is_public or idea.board.is_private:
         abort(404)
-    entries = sorted(idea.status_changes, key=lambda change: change.created_at, reverse=True)
-    xml = render_template("feeds/idea.xml", idea=idea, entries=entries)
-    return current_app.response_class(xml, mimetype="application/atom+xml")
+    answers = db.session.scalars(
+        db.select(Comment)
+        .options(joinedload(Comment.author))
+        .filter_by(idea_id=idea.id, is_official=True, is_internal=False)
+        .filter_by(is_hidden=False, is_deleted=False)
+    ).all()
+    entries = sorted(
+        [*idea.status_changes, *answers], key=lambda item: item.created_at, reverse=True
+    )
+    updated = max([idea.created_at, *(entry_updated(item) for item in entries)])
+    return atom_feed(
+        "feeds/idea.xml", idea=idea, entries=entries, updated=updated, entry_updated=entry_updated
+    )
+
+
+def entry_updated(item):
+    """When a feed entry (a status change or an answer) last changed."""
+    return getattr(item, "edited_at", None) or item.created_at
 
 
 def flag_answer(back: str, error: str | None = None):
@@ -473,3 +490,19 @@ def undo(merge_id):
     done = f"The merge is undone: #{record.source.number} has its votes back."
     return carry_out(lambda: undo_merge(current_user, record), done, idea_url(record.source),
                      back_if_refused=idea_url(record.target))  # fmt: skip
+
+
+FEED_ENTRIES = 30
+
+
+@bp.get("/b/<slug>/feed.atom")
+def board_feed(slug):
+    """A board's newest ideas; 404 for private boards, whoever asks, since feed readers
+    ask without a session."""
+    board = get_board(slug)
+    if board.is_private:
+        abort(404)
+    newest = board_query(board, {"sort": "new", "status": "", "category": ""})
+    ideas = db.session.scalars(newest.limit(FEED_ENTRIES)).all()
+    updated = max([board.created_at, *(idea.updated_at for idea in ideas)])
+    return atom_feed("feeds/board.xml", board=board, ideas=ideas, updated=updated)

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, request
 from sqlalchemy.orm import joinedload
 
 from portal import workflow
@@ -10,9 +10,11 @@ from portal.extensions import db
 from portal.htmx import render
 from portal.models import Idea, utcnow
 from portal.views.helpers import (
+    atom_feed,
     latest_status_changes,
     page_number,
     paginate,
+    public_boards,
     visible_boards,
 )
 
@@ -88,10 +90,13 @@ def changelog():
 
 @bp.get("/changelog.atom")
 def changelog_feed():
-    boards, board = shown_boards()
+    """What shipped on the public boards (or on ?board=, if it names one): feed readers ask
+    without a session, so private boards stay out whoever asks."""
+    boards = public_boards()
+    board = next((b for b in boards if b.slug == request.args.get("board")), None)
     ideas = db.session.scalars(completed([board] if board else boards).limit(FEED_ENTRIES)).all()
     updated = ideas[0].status_changed_at if ideas and ideas[0].status_changed_at else utcnow()
-    xml = render_template(
-        "feeds/changelog.xml", ideas=ideas, responses=latest_status_changes(ideas), updated=updated
-    )
-    return current_app.response_class(xml, mimetype="application/atom+xml")
+    return atom_feed(
+        "feeds/changelog.xml", ideas=ideas, responses=latest_status_changes(ideas),
+        updated=updated, board=board,
+    )  # fmt: skip
