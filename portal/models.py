@@ -575,3 +575,17 @@ class WebhookDelivery(db.Model):
     gave_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     webhook: Mapped[Webhook] = relationship()
+
+    TEST_EVENT = "ping"  # "Send test": tried once, while the admin waits, never retried
+
+    @property
+    def will_retry(self) -> bool:
+        """It failed and the worker tries it again later."""
+        settled = self.delivered_at or self.gave_up_at
+        return self.attempts > 0 and not settled and self.event != self.TEST_EVENT
+
+    @property
+    def can_send_again(self) -> bool:
+        """An event that failed or was given up on may be queued again, as a new delivery."""
+        failed = self.attempts > 0 or self.gave_up_at is not None
+        return failed and self.delivered_at is None and self.event != self.TEST_EVENT

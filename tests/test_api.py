@@ -5,7 +5,7 @@ the OpenAPI description (tests/api_contract.py)."""
 import pytest
 
 from portal.extensions import db
-from portal.models import ApiToken, Comment, Idea, Role, User, Vote
+from portal.models import ApiToken, Comment, Flag, Idea, Role, User, Vote
 from portal.operations.comments import add_comment
 
 IDEA_FIELDS = {
@@ -441,3 +441,60 @@ def test_rate_limits_answer_429_with_retry_after_per_token(api, make, app, board
     finally:
         limits.clear()
         limits.update(saved)
+
+
+# Who may do what: every write, for every role, against a fresh idea by someone else.
+
+ROLES = ["visitor", "blocked", "customer", "moderator", "owner", "admin"]
+WRITES = {
+    # name: (method, path after /api/v1/ideas, body, roles allowed, success status)
+    "post idea": ("POST", "", {"board": "features", "title": "Role matrix idea"},
+                  {"customer", "moderator", "owner", "admin"}, 201),
+    "edit another's idea": ("PATCH", "/{n}", {"title": "Edited by someone"},
+                            {"moderator", "owner", "admin"}, 200),
+    "vote": ("PUT", "/{n}/vote", {}, {"customer", "moderator", "owner", "admin"}, 200),
+    "comment": ("POST", "/{n}/comments", {"body": "A comment"},
+                {"customer", "moderator", "owner", "admin"}, 201),
+    "internal note": ("POST", "/{n}/comments", {"body": "A note", "internal": True},
+                      {"owner", "admin"}, 201),
+    "change status": ("POST", "/{n}/status", {"status": "planned"}, {"owner", "admin"}, 200),
+    "merge": ("POST", "/{n}/merge", {"into": "{original}"}, {"moderator", "owner", "admin"}, 200),
+    "flag": ("POST", "/{n}/flags", {"reason": "spam"},
+             {"customer", "moderator", "owner", "admin"}, 201),
+}  # fmt: skip
+
+
+def snapshot(app) -> tuple:
+    """Everything a refused write must leave as it was."""
+    with app.app_context():
+        ideas = db.session.execute(
+            db.select(Idea.number, Idea.title, Idea.status, Idea.vote_count, Idea.comment_count,
+                      Idea.merged_into_id).order_by(Idea.number)
+        ).all()  # fmt: skip
+        comments = db.session.scalar(db.select(db.func.count(Comment.id)))
+        votes = db.session.scalar(db.select(db.func.count(Vote.id)))
+        flags = db.session.scalar(db.select(db.func.count(Flag.id)))
+        return tuple(ideas), comments, votes, flags
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("write", list(WRITES))
+def test_each_role_may_do_exactly_its_writes(api, make, app, board, write, role):
+    author = make.user()
+    original = make.idea(board, author, title="The original idea")
+    number = make.idea(board, author, title="Someone else's idea")
+    token = None
+    if role != "visitor":
+        person = make.user(Role.CUSTOMER if role == "blocked" else Role[role.upper()],
+                           is_blocked=role == "blocked")  # fmt: skip
+        token = api.token(person)
+    method, path, body, allowed, success = WRITES[write]
+    body = {k: (v.format(original=original) if isinstance(v, str) else v) for k, v in body.items()}
+    before = snapshot(app)
+    answer = api.call(method, "/api/v1/ideas" + path.format(n=number), token, json=body)
+    if role in allowed:
+        assert answer.status_code == success, answer.json
+        assert snapshot(app) != before
+    else:
+        assert answer.status_code == (401 if role == "visitor" else 403), answer.json
+        assert snapshot(app) == before

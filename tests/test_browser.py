@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,7 +24,9 @@ from conftest import PASSWORD, Factory, empty_tables, free_port
 from portal import create_app
 from portal.extensions import db
 from portal.models import Comment, Idea, Role, User, Vote, utcnow
+from portal.operations.tokens import create_token, user_for_token
 from portal.operations.votes import cast_vote
+from portal.operations.webhooks import EVENTS, create_webhook
 from portal.outbox import drain
 from portal.search import get_backend
 
@@ -651,3 +654,194 @@ def test_nojs_filter_with_apply_button(nojs, factory, live):
     expect(page.locator("#idea-list .idea-card").first).to_have_id(f"idea-{fresh}")
     expect(page.get_by_label("Sort")).to_have_value("new")
     screenshot(page, "nojs_filter")
+
+
+# --- API tokens and webhooks ------------------------------------------------------------
+
+NARROW = {"width": 375, "height": 812}
+
+
+class ReceiverHandler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        code = self.server.answer
+        self.server.events.append(self.headers["X-Stimme-Event"])
+        reply = b'{"ok": true}' if code < 300 else f"Trouble {code} here".encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    """An integration's HTTP server on 127.0.0.1; set `answer` to the status it gives."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ReceiverHandler)
+    server.answer, server.events = 200, []
+    server.url = f"http://127.0.0.1:{server.server_port}/hooks/stimme"
+    thread = threading.Thread(target=server.serve_forever, name="receiver", daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def sideways(page) -> int:
+    """How many pixels the page scrolls sideways (0 when it fits the window)."""
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def test_make_copy_and_revoke_an_api_token(browsing, factory, live):
+    page = browsing.page
+    customer = factory.user(name="Cora Customer")
+    sign_in(page, customer)
+    page.get_by_role("link", name="Cora Customer").click()
+    tokens = page.locator("#api-tokens")
+    expect(tokens.get_by_text("You have no API tokens.")).to_be_visible()
+
+    tokens.get_by_label("Token name").fill("Zapier")
+    tokens.get_by_role("button", name="Create token").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your new API token")
+    token = page.get_by_label("Token “Zapier”").input_value()
+    assert re.fullmatch(r"stm_[\w-]{43}", token), token
+    screenshot(page, "api_token_new")
+    with live.app.app_context():  # a script uses it
+        assert user_for_token(token).id == customer.id
+
+    page.get_by_role("link", name="Back to your profile").click()
+    row = tokens.get_by_role("listitem").filter(has_text="Zapier")
+    expect(row).to_contain_text(f"{token[:12]}…")
+    expect(row).to_contain_text("last used just now")
+    assert token not in page.content(), "the whole token is shown again"
+    screenshot(page, "profile_api_tokens")
+
+    row.get_by_role("button", name="Revoke Zapier").click()
+    expect(page.get_by_text("The token “Zapier” is revoked: it no longer works.")).to_be_visible()
+    expect(tokens.get_by_text("You have no API tokens.")).to_be_visible()
+    with live.app.app_context():
+        assert user_for_token(token) is None
+
+
+def test_an_admin_sees_a_webhook_fail_and_recover(browsing, factory, receiver):
+    page = browsing.page
+    receiver.answer = 500
+    sign_in(page, factory.user(Role.ADMIN, name="Ada Admin"))
+    page.get_by_role("link", name="Admin", exact=True).click()
+    page.get_by_role("navigation", name="Admin").get_by_role("link", name="Webhooks").click()
+    expect(page.get_by_text("No webhooks yet.")).to_be_visible()
+    page.get_by_label("Payload URL").fill(receiver.url)
+    page.get_by_label("Description (optional)").fill("CRM sync")
+    page.get_by_role("button", name="Add webhook").click()
+    expect(page.get_by_text("Added the webhook.")).to_be_visible()
+
+    page.get_by_role("button", name="Send test").click()
+    expect(page.get_by_text("The test failed: The receiver answered HTTP 500.")).to_be_visible()
+    ping = page.locator("table.deliveries tbody tr").first
+    expect(ping).to_contain_text("ping")
+    expect(ping.locator("[data-response-code]")).to_have_text("HTTP 500")
+    expect(ping).to_contain_text("Trouble 500 here")
+    screenshot(page, "webhook_deliveries_failing")
+
+    page.get_by_role("link", name="See the webhooks").click()
+    row = page.locator("table.webhooks tbody tr").first
+    expect(row.locator('[data-state="failing"]')).to_have_text("failing")
+    expect(row).to_contain_text("1 attempt in a row failed")
+    expect(page.get_by_text("1 webhook is failing")).to_be_visible()
+    screenshot(page, "webhooks_failing")
+    assert receiver.events == ["ping"]
+
+    receiver.answer = 200
+    row.get_by_role("link", name=receiver.url).click()
+    expect(page.get_by_label("Payload URL")).to_have_value(receiver.url)
+    screenshot(page, "webhook_settings")
+    page.get_by_role("button", name="Send test").click()
+    expect(page.get_by_text("The test was delivered: HTTP 200")).to_be_visible()
+    page.get_by_role("navigation", name="Admin").get_by_role("link", name="Webhooks").click()
+    expect(row.locator('[data-state="active"]')).to_have_text("active")
+    expect(row).to_contain_text("HTTP 200")
+    expect(page.get_by_text("webhook is failing")).to_have_count(0)
+    assert receiver.events == ["ping", "ping"]
+
+
+def test_an_admin_sends_a_failed_event_again(browsing, factory, live, receiver):
+    page = browsing.page
+    admin = factory.user(Role.ADMIN, name="Ada Admin")
+    with live.app.app_context():
+        hook = create_webhook(db.session.get(User, admin.id),
+                              {"url": receiver.url, "events": ["idea.created"]})  # fmt: skip
+        db.session.commit()
+        hook_id = hook.id
+    receiver.answer = 500
+    factory.idea(factory.board(), factory.user(), "Dark mode for the editor")
+    with live.app.app_context():
+        assert drain() == (0, 1)
+    sign_in(page, admin)
+    page.goto(f"/admin/webhooks/{hook_id}/deliveries")
+    failed = page.locator("table.deliveries tbody tr").first
+    expect(failed).to_contain_text("failed, will retry")
+
+    receiver.answer = 200
+    failed.get_by_role("button", name="Send again").click()
+    expect(page.get_by_text("is queued to be sent again")).to_be_visible()
+    with live.app.app_context():
+        assert drain() == (1, 0)  # the old one waits out its backoff, then is not sent
+    assert receiver.events == ["idea.created", "idea.created"]  # the failed try, then again
+    page.reload()
+    rows = page.locator("table.deliveries tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("delivered")
+    expect(rows.nth(1)).to_contain_text("gave up")
+    expect(rows.nth(1)).to_contain_text(re.compile(r"Sent again as #\d+\."))
+    expect(page.get_by_role("button", name="Send again")).to_have_count(1)  # the old one
+    expect(page.get_by_text("webhook is failing")).to_have_count(0)
+    screenshot(page, "webhook_deliveries_sent_again")
+
+
+def test_tokens_and_webhooks_fit_a_narrow_phone(chromium, live, factory, receiver):
+    context, browsing = _browse(chromium, live, javascript=True, viewport=NARROW)
+    try:
+        page = browsing.page
+        receiver.answer = 500
+        admin = factory.user(Role.ADMIN, name="Ada Admin")
+        long_url = f"{receiver.url}/T024BE7LD/B01ABCDEFGH/{'x9Kq' * 20}?workspace=product-feedback"
+        with live.app.app_context():
+            hook = create_webhook(
+                db.session.get(User, admin.id),
+                {"url": long_url, "events": list(EVENTS), "description": "Slack #feedback"},
+            )
+            create_token(db.session.get(User, admin.id), "Nightly export to the warehouse")
+            db.session.commit()
+            hook_id = hook.id
+        factory.idea(factory.board(), factory.user(), "Dark mode for the editor")
+        with live.app.app_context():
+            assert drain() == (0, 1)  # a failed event, which can be sent again
+        sign_in(page, admin)
+        page.goto(f"/admin/webhooks/{hook_id}")
+        page.get_by_role("button", name="Send test").click()
+        expect(page.get_by_text("The test failed")).to_be_visible()
+        pages = [
+            ("/me#api-tokens", "phone_profile_tokens"),
+            ("/admin/webhooks", "phone_webhooks"),
+            (f"/admin/webhooks/{hook_id}", "phone_webhook"),
+            (f"/admin/webhooks/{hook_id}/deliveries", "phone_webhook_deliveries"),
+        ]
+        overflowing = {}
+        for path, name in pages:
+            page.goto(path)
+            screenshot(page, name)
+            overflowing[path] = sideways(page)
+        expect(page.get_by_role("button", name="Send again")).to_be_visible()
+        page.goto("/me")
+        page.get_by_label("Token name").fill("Zapier")
+        page.get_by_role("button", name="Create token").click()
+        screenshot(page, "phone_api_token_new")
+        overflowing["the new token page"] = sideways(page)
+        assert {what: px for what, px in overflowing.items() if px > 0} == {}
+        assert browsing.console_errors == []
+    finally:
+        context.close()

@@ -431,6 +431,136 @@ def test_the_delivery_log_is_paged_newest_first(client, auth, make, app, receive
     assert f'id="delivery-{oldest}"' in second.text
 
 
+# -- sending a failed event again ------------------------------------------------------
+
+
+def again_path(delivery) -> str:
+    return f"/admin/webhooks/{delivery.webhook_id}/deliveries/{delivery.id}/again"
+
+
+def failed_event(app, make, receiver) -> tuple[Webhook, WebhookDelivery]:
+    """A hook whose idea.created delivery failed once and waits for its retry."""
+    hook = add_hook(app, receiver.url, events=["idea.created"])
+    receiver.answers = [500]
+    make.idea(make.board(), make.user(name="Ada"), "Export reports as CSV")
+    run_worker(app)
+    receiver.take()
+    (delivery,) = deliveries(app)
+    return hook, delivery
+
+
+def test_an_admin_sends_a_failed_event_again(client, auth, make, app, receiver):
+    hook, failed = failed_event(app, make, receiver)
+    auth.login(make.user(Role.ADMIN))
+    log = client.get(f"/admin/webhooks/{hook.id}/deliveries").text
+    assert f'action="{again_path(failed)}"' in log and "failed, will retry" in log
+
+    answer = client.post(again_path(failed), follow_redirects=True)
+    assert f"Delivery #{failed.id} is queued to be sent again" in answer.text
+    run_worker(app)
+    ((_, headers, body),) = receiver.take()
+    old, again = deliveries(app)
+    assert headers["X-Stimme-Delivery"] == str(again.id) != str(failed.id)
+    payload, original = verify(hook.secret, headers, body), json.loads(failed.body)
+    assert payload["delivery"] == again.id and payload["event"] == "idea.created"
+    assert {k: v for k, v in payload.items() if k not in ("delivery", "created_at")} == {
+        k: v for k, v in original.items() if k not in ("delivery", "created_at")
+    }
+    assert payload["idea"]["title"] == "Export reports as CSV"
+    assert again.delivered_at is not None and again.response_code == 200
+    assert old.gave_up_at is not None
+    assert old.error == f"The receiver answered HTTP 500. Sent again as #{again.id}."
+
+    make_due(app)  # the old delivery's retry comes due: it is not sent twice
+    run_worker(app)
+    assert receiver.take() == []
+    with app.app_context():
+        entry = db.session.scalar(db.select(AuditEntry).filter_by(action="webhook.send_again"))
+        assert (entry.target_type, entry.target_id) == ("webhook", hook.id)
+        assert (entry.before, entry.after) == ({"delivery": failed.id}, {"delivery": again.id})
+    log = client.get(f"/admin/webhooks/{hook.id}/deliveries").text
+    assert f"Sent again as #{again.id}." in log and "webhook is failing" not in log
+
+
+def test_a_given_up_event_waits_for_a_resume_and_goes_with_the_new_secret(
+    client, auth, make, app, receiver
+):
+    hook = add_hook(app, receiver.url)
+    make.idea(make.board(), make.user())
+    auth.login(make.user(Role.ADMIN))
+    client.post(f"/admin/webhooks/{hook.id}/pause")
+    run_worker(app)
+    (dropped,) = deliveries(app)
+    assert dropped.gave_up_at is not None and dropped.attempts == 0
+
+    refused = client.post(again_path(dropped), follow_redirects=True)
+    assert "The webhook is paused: resume it to send deliveries again." in refused.text
+    assert len(deliveries(app)) == 1
+
+    client.post(f"/admin/webhooks/{hook.id}/resume")
+    client.post(f"/admin/webhooks/{hook.id}/secret")
+    assert client.post(again_path(dropped)).status_code == 303
+    run_worker(app)
+    ((_, headers, body),) = receiver.take()
+    with app.app_context():
+        secret = db.session.get(Webhook, hook.id).secret
+    assert secret != hook.secret
+    assert verify(secret, headers, body)["event"] == "idea.created"  # signed when sent
+    assert deliveries(app)[0].error == "Not sent: the webhook is paused."  # left as it was
+
+
+def test_only_a_failed_event_can_be_sent_again(client, auth, make, app, receiver):
+    hook = add_hook(app, receiver.url)
+    make.idea(make.board(), make.user())
+    auth.login(make.user(Role.ADMIN))
+    (waiting,) = deliveries(app)
+    assert client.post(again_path(waiting)).status_code == 303
+    log = client.get(f"/admin/webhooks/{hook.id}/deliveries").text
+    assert "Only an event that failed or was given up on can be sent again." in log
+    assert "waiting" in log and "Send again" not in log.split("</thead>")[1]
+    run_worker(app)
+    client.post(f"/admin/webhooks/{hook.id}/test")  # a ping: "Send test" sends one now
+    receiver.answers = [500]
+    client.post(f"/admin/webhooks/{hook.id}/test")
+    delivered, ping, failed_ping = deliveries(app)
+    assert delivered.id == waiting.id and delivered.delivered_at is not None
+    assert failed_ping.response_code == 500
+    log = client.get(f"/admin/webhooks/{hook.id}/deliveries").text
+    assert "Send again" not in log.split("</thead>")[1]
+    assert '<span class="tag tag-hidden">failed</span>' in log  # a ping is never retried
+    for delivery in (delivered, ping, failed_ping):
+        answer = client.post(again_path(delivery), follow_redirects=True)
+        assert "Only an event that failed or was given up on can be sent again." in answer.text
+    assert len(deliveries(app)) == 3
+    other = add_hook(app, receiver.url + "/other")
+    assert client.post(f"/admin/webhooks/{other.id}/deliveries/{ping.id}/again").status_code == 404
+    assert client.post(f"/admin/webhooks/{hook.id}/deliveries/{2**40}/again").status_code == 404
+
+
+@pytest.mark.parametrize("role", [Role.CUSTOMER, Role.MODERATOR, Role.OWNER])
+def test_only_admins_send_again(client, auth, make, app, receiver, role):
+    _, failed = failed_event(app, make, receiver)
+    auth.login(make.user(role))
+    assert client.post(again_path(failed)).status_code == 403
+    auth.logout()
+    visitor = client.post(again_path(failed))
+    assert visitor.status_code == 303 and "/signin" in visitor.location
+    assert len(deliveries(app)) == 1
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == 1  # its retry
+
+
+def test_send_again_needs_the_forms_csrf_token(client, auth, make, app, receiver, monkeypatch):
+    hook, failed = failed_event(app, make, receiver)
+    auth.login(make.user(Role.ADMIN))
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    log = client.get(f"/admin/webhooks/{hook.id}/deliveries").text
+    form = log[log.index(f'action="{again_path(failed)}"') :]
+    assert 'name="csrf_token"' in form[: form.index("</form>")]
+    assert client.post(again_path(failed)).status_code == 400
+    assert len(deliveries(app)) == 1
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [
@@ -476,6 +606,7 @@ ROUTES = [
     ("post", "/admin/webhooks/{id}/resume"),
     ("post", "/admin/webhooks/{id}/secret"),
     ("post", "/admin/webhooks/{id}/delete"),
+    ("post", "/admin/webhooks/{id}/deliveries/1/again"),
 ]
 
 

@@ -37,6 +37,20 @@ SLUG = {"type": "string", "maxLength": 60}
 TIME = {"type": "string", "format": "date-time"}
 URL = {"type": "string", "format": "uri"}
 
+
+def page_of(key: str, item: str) -> dict:
+    """One page of a list, as portal.api.views.paged answers it."""
+    return strict(
+        {
+            key: {"type": "array", "items": ref(item)},
+            "page": {"type": "integer", "minimum": 1},
+            "per_page": {"type": "integer", "minimum": 1, "maximum": 100},
+            "total": COUNT,
+            "has_next": {"type": "boolean"},
+        }
+    )
+
+
 IDEA_PROPERTIES = {
     "number": {"type": "integer", "minimum": 1},
     "board": {**TEXT, "description": "The board's slug."},
@@ -113,15 +127,7 @@ SCHEMAS = {
     ),
     "BoardList": strict({"boards": {"type": "array", "items": ref("Board")}}),
     "Idea": strict(IDEA_PROPERTIES),
-    "IdeaPage": strict(
-        {
-            "ideas": {"type": "array", "items": ref("Idea")},
-            "page": {"type": "integer", "minimum": 1},
-            "per_page": {"type": "integer", "minimum": 1, "maximum": 100},
-            "total": COUNT,
-            "has_next": {"type": "boolean"},
-        }
-    ),
+    "IdeaPage": page_of("ideas", "Idea"),
     "Comment": strict(
         {
             "id": INTEGER,
@@ -140,15 +146,7 @@ SCHEMAS = {
     "InternalNoteReceipt": strict(
         {"id": INTEGER, "idea": INTEGER, "internal": {"const": True}, "created_at": TIME}
     ),
-    "CommentPage": strict(
-        {
-            "comments": {"type": "array", "items": ref("Comment")},
-            "page": {"type": "integer", "minimum": 1},
-            "per_page": {"type": "integer", "minimum": 1, "maximum": 100},
-            "total": COUNT,
-            "has_next": {"type": "boolean"},
-        }
-    ),
+    "CommentPage": page_of("comments", "Comment"),
     "VoteState": strict(
         {
             "vote_count": COUNT,

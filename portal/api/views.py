@@ -84,15 +84,14 @@ def idea_answer(idea: Idea, status: int = 200):
     return response
 
 
-def ideas_page(ideas: list[Idea], page: int, per_page: int, total: int) -> dict:
+def paged(key: str, items: list[dict], page: int, per_page: int, total: int) -> dict:
+    return {key: items, "page": page, "per_page": per_page, "total": total,
+            "has_next": page * per_page < total}  # fmt: skip
+
+
+def ideas_json(ideas: list[Idea]) -> list[dict]:
     mine = my_votes(ideas)
-    return {
-        "ideas": [idea_json(idea, mine.get(idea.id, 0)) for idea in ideas],
-        "page": page,
-        "per_page": per_page,
-        "total": total,
-        "has_next": page * per_page < total,
-    }
+    return [idea_json(idea, mine.get(idea.id, 0)) for idea in ideas]
 
 
 def with_relations(query):
@@ -155,7 +154,7 @@ def ideas():
     found = db.session.scalars(
         with_relations(query).limit(per_page).offset((page - 1) * per_page)
     ).all()
-    return ideas_page(found, page, per_page, total)
+    return paged("ideas", ideas_json(found), page, per_page, total)
 
 
 def matching_numbers(text: str, boards: list[str], board: str, status: str) -> list[int]:
@@ -256,13 +255,7 @@ def comments(number):
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
-    return {
-        "comments": [comment_json(comment) for comment in found],
-        "page": page,
-        "per_page": per_page,
-        "total": total,
-        "has_next": page * per_page < total,
-    }
+    return paged("comments", [comment_json(comment) for comment in found], page, per_page, total)
 
 
 @bp.post("/ideas/<int:number>/comments")
@@ -362,9 +355,7 @@ def similar():
     title = clean_text(request.args.get("title", ""))[:QUERY_MAX]
     numbers = similar_ideas(title, [board] if board else boards)
     found = ideas_by_number(numbers)
-    ideas = [found[n] for n in numbers if n in found]
-    mine = my_votes(ideas)
-    return {"ideas": [idea_json(idea, mine.get(idea.id, 0)) for idea in ideas]}
+    return {"ideas": ideas_json([found[n] for n in numbers if n in found])}
 
 
 @bp.after_request

@@ -29,7 +29,7 @@ from portal.models import (
     WebhookDelivery,
     utcnow,
 )
-from portal.operations import ValidationError
+from portal.operations import Conflict, ValidationError
 from portal.operations.admin import require_admin
 from portal.operations.audit import record_audit
 from portal.outbox import GiveUp
@@ -41,7 +41,7 @@ EVENTS = {
     "comment.created": "Someone comments on a published idea (never internal notes)",
     "idea.merged": "A duplicate is merged into its original",
 }
-PING = "ping"
+PING = WebhookDelivery.TEST_EVENT
 MAX_ATTEMPTS = 10  # with the outbox's backoff: the last try about three hours after the first
 TIMEOUT = 10
 TEST_TIMEOUT = 5
@@ -69,7 +69,10 @@ def queue_webhook_event(event: str, payload: dict | Callable[[], dict]) -> list[
     ]
     if not hooks:
         return []
-    fields = payload() if callable(payload) else payload
+    return _queue(hooks, event, payload() if callable(payload) else payload)
+
+
+def _queue(hooks: list[Webhook], event: str, fields: dict) -> list[WebhookDelivery]:
     deliveries = [WebhookDelivery(webhook=hook, event=event, body="") for hook in hooks]
     db.session.add_all(deliveries)
     db.session.flush()  # ids, which the body carries
@@ -77,6 +80,9 @@ def queue_webhook_event(event: str, payload: dict | Callable[[], dict]) -> list[
         delivery.body = _body(delivery, fields)
         db.session.add(OutboxMessage(kind=WEBHOOK, payload={"delivery_id": delivery.id}))
     return deliveries
+
+
+ENVELOPE = ("event", "delivery", "created_at")  # what _body adds to an event's fields
 
 
 def _body(delivery: WebhookDelivery, fields: dict) -> str:
@@ -335,6 +341,26 @@ def send_test(actor, hook: Webhook) -> WebhookDelivery:
     with suppress(DeliveryFailed):  # the delivery's row tells the admin what went wrong
         send_delivery(delivery, timeout=TEST_TIMEOUT)
     return delivery
+
+
+def send_again(actor, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Queue a failed or abandoned event once more as a new delivery (a new id, the same
+    fields, signed when sent); one still being retried is retried no more, so the receiver
+    gets the event once. Raises OperationError."""
+    require_admin(actor)
+    hook = delivery.webhook
+    if not delivery.can_send_again:
+        raise Conflict("Only an event that failed or was given up on can be sent again.")
+    if not hook.is_active:
+        raise Conflict("The webhook is paused: resume it to send deliveries again.")
+    fields = {k: v for k, v in json.loads(delivery.body).items() if k not in ENVELOPE}
+    (again,) = _queue([hook], delivery.event, fields)
+    if delivery.gave_up_at is None:
+        delivery.gave_up_at = utcnow()
+        delivery.error = f"{delivery.error} Sent again as #{again.id}."[:EXCERPT_CHARS]
+    record_audit(actor, "webhook.send_again", hook, {"delivery": delivery.id},
+                 {"delivery": again.id})  # fmt: skip
+    return again
 
 
 def last_attempts(hooks: list[Webhook]) -> dict[int, WebhookDelivery]:

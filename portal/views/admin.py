@@ -28,6 +28,7 @@ from portal.operations.webhooks import (
     failing_webhook_count,
     last_attempts,
     rotate_webhook_secret,
+    send_again,
     send_test,
     set_webhook_active,
     update_webhook,
@@ -355,6 +356,18 @@ def test_webhook(hook_id):
     else:
         flash(f"The test failed: {ping.error}", "error")
     return redirect(url_for("admin.webhook_deliveries", hook_id=hook.id), code=303)
+
+
+@bp.post("/webhooks/<int:hook_id>/deliveries/<int:delivery_id>/again")
+def send_delivery_again(hook_id, delivery_id):
+    """Queue a failed event once more; the worker sends it."""
+    hook = get_webhook(hook_id)
+    delivery = db.session.get(WebhookDelivery, delivery_id) if delivery_id <= MAX_ID else None
+    if delivery is None or delivery.webhook_id != hook.id:
+        abort(404)
+    return carry_out(lambda: send_again(current_user, delivery),
+                     f"Delivery #{delivery.id} is queued to be sent again, as a new delivery.",
+                     url_for("admin.webhook_deliveries", hook_id=hook.id))  # fmt: skip
 
 
 DELIVERIES_PAGE = 30
