@@ -15,6 +15,7 @@ Quick run: `.venv/bin/python bench/run.py --ideas 5000 --votes 50000 --duration 
 from __future__ import annotations
 
 import argparse
+import gzip
 import http.client
 import json
 import math
@@ -24,6 +25,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -94,7 +96,9 @@ TARGETS = {
     "idea_p95": ("idea page p95 <= 50 ms", 50.0),
     "vote_p95": ("vote p95 <= 50 ms with 16 concurrent clients", 50.0),
     "votes_per_s": (">= 300 votes/s on SQLite", 300.0),
+    "weight": ("page weight (HTML, CSS and JS, gzip) <= 60 KB", 60 * 1024),
 }
+ASSET = re.compile(r'<(?:link rel="stylesheet" href|script src)="([^"]+)"')
 
 
 # ----------------------------------------------------------------------------- setup
@@ -436,7 +440,8 @@ PAGES = [
 
 @contextmanager
 def counting_statements(app):
-    """Counts SQL statements sent to the database, leaving out SQLite's BEGIN and PRAGMAs."""
+    """Counts SQL statements sent to the database, leaving out SQLite's BEGIN and PRAGMAs;
+    the page cache reads its version on a connection of its own, counted apart."""
     seen = []
 
     def before(conn, cursor, statement, parameters, context, executemany):
@@ -445,11 +450,14 @@ def counting_statements(app):
 
     with app.app_context():
         engine = db.engine
+    versions = app.extensions["pagecache"].versions
+    reads = versions.reads
     event.listen(engine, "before_cursor_execute", before)
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", before)
+        seen += ["-- the page cache's version read"] * (versions.reads - reads)
 
 
 def signed_in_client(app, email):
@@ -490,16 +498,22 @@ def in_process(args, env: dict, info: dict) -> dict:
         "customer": signed_in_client(app, busiest_customer(app)),
     }
     pages = [(name, path.format(showcase=info["showcase"])) for name, path in PAGES]
-    figures = {"sql": {}, "time": {}, "sql_samples": {}}
+    figures = {"sql": {}, "time": {}, "sql_samples": {}, "sql_cached": 0}
+    cache = app.extensions["pagecache"]
     for per_page in (20, 100):
         app.config["PER_PAGE"] = per_page
         for who, client in clients.items():
             for name, path in pages:
                 client.get(path)  # warm caches
+                cache.clear()  # count what rendering the page costs, not the cached copy
                 with counting_statements(app) as seen:
                     timed(client, "GET", path)
                 figures["sql"][(name, who, per_page)] = len(seen)
                 figures["sql_samples"][(name, who, per_page)] = list(seen)
+                with counting_statements(app) as seen:
+                    timed(client, "GET", path)
+                if who == "visitor":
+                    figures["sql_cached"] = max(figures["sql_cached"], len(seen))
     app.config["PER_PAGE"] = 20
     for who, client in clients.items():
         for name, path in pages:
@@ -530,8 +544,8 @@ def hot_ideas(app) -> list[int]:
 
 
 def votes_in_process(app, args) -> dict:
-    """One voter, no concurrency: how long a vote takes and how long it holds a transaction
-    (on SQLite a POST's transaction holds the database's single write lock)."""
+    """One voter, no concurrency: how long a vote takes and how long it holds SQLite's single
+    write lock (from BEGIN IMMEDIATE to the commit; its reads come before, without it)."""
     email = f"voter{VOTERS - 1}@bench.example"
     client = signed_in_client(app, email)
     pool = hot_ideas(app)
@@ -548,14 +562,15 @@ def votes_in_process(app, args) -> dict:
         )
         db.session.remove()
 
-    def begin(connection):
-        opened.append(time.perf_counter())
+    def begin(connection, cursor, statement, *_):
+        if statement.startswith("BEGIN IMMEDIATE"):
+            opened.append(time.perf_counter())
 
     def end(connection):
         if opened:
             held.append((time.perf_counter() - opened.pop()) * 1000)
 
-    listeners = [("begin", begin), ("commit", end), ("rollback", end)]
+    listeners = [("before_cursor_execute", begin), ("commit", end), ("rollback", end)]
     for name, listener in listeners:
         event.listen(engine, name, listener)
     rng, walls, cpus, locks = random.Random(1), [], [], []
@@ -614,9 +629,11 @@ def server_cpu_seconds(port) -> float:
 def gunicorn(target: str, env: dict, log_name: str, cwd: Path = ROOT, ready: str = "/"):
     port = free_port()
     with open(RESULTS / log_name, "wb") as log:
+        # The deployment's settings for both apps (gunicorn would read ./gunicorn.conf.py
+        # for Stimme only, started from the project folder): the same access log for each.
         process = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
-             "--timeout", "120", target],
+            [str(VENV_BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
+             "--workers", "2", "--bind", f"127.0.0.1:{port}", "--timeout", "120", target],
             cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
@@ -727,6 +744,25 @@ def run_load(port, clients: int, seconds: float, make_request) -> Load:
     return load
 
 
+def page_weight(port, path) -> dict[str, tuple[int, int]]:
+    """What a first visit to path downloads: the page, its stylesheet and its script, each
+    as (bytes, bytes gzip-compressed at level 6, as a proxy would send them)."""
+
+    def get(url) -> bytes:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            connection.request("GET", url)
+            return connection.getresponse().read()
+        finally:
+            connection.close()
+
+    html = get(path)
+    parts = {"HTML": html}
+    for url in ASSET.findall(html.decode()):
+        parts["CSS" if url.endswith(".css") else "JS"] = get(url)
+    return {name: (len(body), len(gzip.compress(body, 6))) for name, body in parts.items()}
+
+
 def page_load(port, path, args) -> Load:
     def make_request(index, rng):
         return "GET", path, None, {}, lambda text: True
@@ -825,11 +861,27 @@ def under_load(args, env) -> dict:
         gunicorn("hello:app", hello_env, "gunicorn-hello.log", cwd=BENCH) as hello_port,
         gunicorn("wsgi:app", env, "gunicorn-stimme.log", ready="/healthz") as port,
     ):
+        version = page_version(env)
         for _ in range(slices):
             hello.add(page_load(hello_port, "/", piece))
             board.add(page_load(port, "/b/features", piece))
+        writes = page_version(env) - version if version is not None else None
+        weight = page_weight(port, "/b/features")
         votes, consistent = vote_load(port, env, args)
-    return {"hello": hello, "board": board, "votes": votes, "consistent": consistent}
+    return {"hello": hello, "board": board, "votes": votes, "consistent": consistent,
+            "weight": weight, "writes": writes}  # fmt: skip
+
+
+def page_version(env) -> int | None:
+    """The page cache's version: it moves with every write that visitors could see."""
+    path = env["DATABASE_URL"].removeprefix("sqlite:///")
+    connection = sqlite3.connect(path)
+    try:
+        row = connection.execute("SELECT value FROM counter WHERE name = 'page_version'")
+        found = row.fetchone()
+    finally:
+        connection.close()
+    return found[0] if found else None
 
 
 # ----------------------------------------------------------------------------- report
@@ -857,6 +909,10 @@ def report(args, info, figures, load) -> None:
         worst = max(worst, *cells)
         grows = grows or cells[1] > cells[0] or cells[3] > cells[2]
         print(f"   {name:<20}{cells[0]:>12}{cells[1]:>13}{cells[2]:>13}{cells[3]:>14}")
+    print("   (each page rendered: the visitors' page cache emptied first; the visitor's count\n"
+          "   includes the cache's version read)")  # fmt: skip
+    print(f"   a visitor's page from the cache: {figures['sql_cached']} statement(s) at most, "
+          "the version read")  # fmt: skip
 
     print(f"\nb. Server time in-process, {args.requests} requests each, 20 per page (ms; CPU is"
           " the mean CPU time per request)")  # fmt: skip
@@ -870,8 +926,8 @@ def report(args, info, figures, load) -> None:
     vote = figures["vote"]
     print(f"   {'vote (htmx POST)':<20}{'':>27}{vote['p50']:>14.1f}{vote['p95']:>8.1f}"
           f"{vote['cpu']:>7.1f}")  # fmt: skip
-    print(f"   a vote keeps a transaction (SQLite: the write lock) open {vote['held']:.1f} ms "
-          f"of its {vote['p50']:.1f} ms (p50)")  # fmt: skip
+    print(f"   a vote holds SQLite's write lock {vote['held']:.1f} ms of its {vote['p50']:.1f} ms "
+          "(p50)")  # fmt: skip
     idea_p95 = max(figures["time"][("idea page", who)][1] for who in ("visitor", "customer"))
 
     hello, board, votes = load["hello"], load["board"], load["votes"]
@@ -884,6 +940,14 @@ def report(args, info, figures, load) -> None:
         print(f"   {'':<20}CPU used: server {run.server_cpu:.2f} cores, load generator "
               f"{run.client_cpu:.2f} cores")  # fmt: skip
     print(f"   ratio board / hello: {ratio:.1%}")
+    if load["writes"]:  # a vote anywhere makes every visitor's page render again
+        print(f"   ! {load['writes']} writes by other processes during the board runs: "
+              "visitors' pages were rendered again after each")  # fmt: skip
+    weight = load["weight"]
+    total = sum(gzipped for _, gzipped in weight.values())
+    print("   page weight of /b/features, gzip (raw): " + ", ".join(
+        f"{name} {gzipped / 1024:.1f} KB ({raw / 1024:.1f})"
+        for name, (raw, gzipped) in weight.items()) + f"; total {total / 1024:.1f} KB")  # fmt: skip
 
     print(f"\nd. Votes: {args.vote_clients} signed-in clients toggling votes on 200 hot ideas, "
           f"{args.duration:g} s")  # fmt: skip
@@ -900,6 +964,7 @@ def report(args, info, figures, load) -> None:
         ("idea_p95", f"{idea_p95:.1f} ms", idea_p95 <= TARGETS["idea_p95"][1]),
         ("vote_p95", f"{votes.p(0.95):.1f} ms", votes.p(0.95) <= TARGETS["vote_p95"][1]),
         ("votes_per_s", f"{votes.rate:.0f} votes/s", votes.rate >= TARGETS["votes_per_s"][1]),
+        ("weight", f"{total / 1024:.1f} KB", total <= TARGETS["weight"][1]),
     ]  # fmt: skip
     print(f"\n{line}\n{'target':<62}{'measured':<26}result\n{line}")
     for key, measured, ok in results:
@@ -927,6 +992,10 @@ def save(args, info, figures, load, results) -> None:
             for name, run in load.items()
             if isinstance(run, Load)
         },
+        "page_weight_bytes": {
+            name: {"raw": raw, "gzip": gz} for name, (raw, gz) in load["weight"].items()
+        },  # fmt: skip
+        "sql_cached_visitor": figures["sql_cached"],
         "targets": {key: {"measured": measured, "pass": ok} for key, measured, ok in results},
         "sql_samples": {
             " | ".join(map(str, key)): value for key, value in figures["sql_samples"].items()

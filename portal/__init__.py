@@ -1,6 +1,5 @@
 """Stimme: an idea-voting and product-feedback portal."""
 
-import logging
 import os
 
 from flask import Flask
@@ -26,10 +25,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     app.config.update(load_config(app.instance_path, env=test_config.get("ENV")))
     app.config.update({k: v for k, v in test_config.items() if k not in ("ENV", "INSTANCE_PATH")})
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
+    register_logging(app)
+    register_proxy(app)
     register_extensions(app)
     register_blueprints(app)
     register_request_hooks(app)
@@ -39,14 +37,31 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+def register_logging(app: Flask) -> None:
+    from portal.logs import configure_logging
+
+    configure_logging(app)
+
+
+def register_proxy(app: Flask) -> None:
+    """Behind PROXY_HOPS proxies, take the client's address and scheme from their headers."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    hops = app.config["PROXY_HOPS"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+
 def register_extensions(app: Flask) -> None:
-    from portal.database import configure_sqlite
+    from portal.database import configure_sqlite, end_session_safely
 
     # Imported here: once the submodule portal.htmx is loaded, the package attribute
     # `portal.htmx` is that module, so a module-level `htmx` would break a second app.
     from portal.extensions import htmx
 
     db.init_app(app)
+    # Registered after Flask-SQLAlchemy's, so it runs first (teardowns run in reverse).
+    app.teardown_appcontext(lambda _error: end_session_safely(db.session))
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
@@ -80,10 +95,14 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
+    from portal import pagecache
+    from portal.logs import echo_request_id
     from portal.search import apply_after_response
     from portal.security import apply_security_headers, prepare_nonce
 
     app.before_request(prepare_nonce)
+    pagecache.init_app(app)  # after prepare_nonce: a cached page gets this answer's nonce
+    app.after_request(echo_request_id)
     app.after_request(apply_security_headers)
     app.after_request(apply_after_response)
 

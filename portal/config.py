@@ -4,6 +4,7 @@ import os
 import secrets
 from pathlib import Path
 
+from portal.logs import choose_log_format
 from portal.ratelimits import DEFAULT_RATE_LIMITS
 
 
@@ -22,6 +23,50 @@ def _instance_secret(instance_path: Path) -> str:
         with os.fdopen(descriptor, "w") as handle:
             handle.write(secrets.token_hex(32))
     return path.read_text().strip()
+
+
+def _whole_number(env, name: str, default: int) -> int:
+    try:
+        value = int(env.get(name) or default)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigError(f"{name} must be a whole number, not {env.get(name)!r}")
+    return value
+
+
+def _limit_storage_settings(env) -> dict:
+    """Where rate-limit counters live, and what happens when that store is down.
+
+    A Redis outage must not turn into errors: Flask-Limiter then counts in each process's
+    memory (limits hold per process) and checks Redis again with growing pauses; any
+    other storage error lets the request through and is logged (README, "Production").
+    """
+    uri = env.get("RATELIMIT_STORAGE_URI", "memory://")
+    settings = {
+        # Several sites may share one Redis: each counts under its own prefix.
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "stimme"),
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+    }
+    if uri.startswith(("redis://", "rediss://", "redis+")):
+        # A Redis that stops answering costs a request half a second, not minutes.
+        settings["RATELIMIT_STORAGE_OPTIONS"] = {
+            "socket_connect_timeout": 0.5,
+            "socket_timeout": 0.5,
+        }
+    return settings
+
+
+def _log_settings(env, portal_env: str) -> dict:
+    try:
+        log_format = choose_log_format(portal_env, env.get("LOG_FORMAT", ""))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    level = env.get("LOG_LEVEL", "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
+    return {"LOG_FORMAT": log_format, "LOG_LEVEL": level}
 
 
 def load_config(instance_path: str, env: dict | None = None) -> dict:
@@ -62,10 +107,18 @@ def load_config(instance_path: str, env: dict | None = None) -> dict:
         "SEARCH_APPLY_IN_REQUEST": env.get("SEARCH_APPLY_IN_REQUEST", "1") not in ("0", "false"),
         "MAIL_URL": env.get("MAIL_URL") or f"file://{instance / 'mail'}",
         "MAIL_FROM": env.get("MAIL_FROM", "Stimme <no-reply@localhost>"),
+        # The worker's lease on the rows it sends (longer than any send may take), and the
+        # first pause after a failed send (doubling each time).
+        "OUTBOX_LEASE_SECONDS": int(env.get("OUTBOX_LEASE_SECONDS", "120")),
+        "OUTBOX_BACKOFF_SECONDS": int(env.get("OUTBOX_BACKOFF_SECONDS", "15")),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "1") not in ("0", "false"),
         "RATE_LIMITS": dict(DEFAULT_RATE_LIMITS),
+        **_limit_storage_settings(env),
+        **_log_settings(env, portal_env),
+        # Proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none).
+        "PROXY_HOPS": _whole_number(env, "PROXY_HOPS", 0),
         "BASE_URL": env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
@@ -76,4 +129,8 @@ def load_config(instance_path: str, env: dict | None = None) -> dict:
         "REMEMBER_COOKIE_SECURE": not development,
         "WTF_CSRF_TIME_LIMIT": None,
         "PER_PAGE": 20,
+        # Visitors' home, board and idea pages are kept this many seconds per process (0: off),
+        # up to PAGE_CACHE_SIZE pages; every change visitors could see drops them at once.
+        "PAGE_CACHE_SECONDS": _whole_number(env, "PAGE_CACHE_SECONDS", 5),
+        "PAGE_CACHE_SIZE": _whole_number(env, "PAGE_CACHE_SIZE", 500),
     }

@@ -16,7 +16,6 @@ from portal.search import apply_pending, keep_index_healthy, repair_drift
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
 MAX_BACKOFF = timedelta(hours=1)
 BATCH = 20
 
@@ -36,7 +35,10 @@ def queue_email(to: str, subject: str, text: str, html: str | None = None, heade
 
 
 def backoff(attempts: int) -> timedelta:
-    return min(timedelta(seconds=15 * 2**attempts), MAX_BACKOFF)
+    """The pause after the n-th failed attempt: 30 s, 1 min, 2 min ... at most an hour
+    (OUTBOX_BACKOFF_SECONDS, 15 by default, is the unit that doubles)."""
+    unit = current_app.config["OUTBOX_BACKOFF_SECONDS"]
+    return min(timedelta(seconds=unit * 2**attempts), MAX_BACKOFF)
 
 
 def claim_batch(limit: int = BATCH) -> list[int]:
@@ -54,7 +56,8 @@ def claim_batch(limit: int = BATCH) -> list[int]:
         .with_for_update(skip_locked=True)
     ).all()
     for row in rows:
-        row.locked_until = now + LEASE
+        # A worker killed mid-send leaves its rows leased: another takes them once it ends.
+        row.locked_until = now + timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
     db.session.commit()
     return [row.id for row in rows]
 
@@ -107,9 +110,19 @@ def deliver(message_id: int) -> bool:
     return True
 
 
-def drain() -> tuple[int, int]:
+def release(message_ids: list[int]) -> None:
+    """Give back the leases of messages not sent, so another worker may send them now."""
+    db.session.execute(
+        db.update(OutboxMessage)
+        .where(OutboxMessage.id.in_(message_ids), OutboxMessage.sent_at.is_(None))
+        .values(locked_until=None)
+    )
+    db.session.commit()
+
+
+def drain(stop_requested=lambda: False) -> tuple[int, int]:
     """Queue what is due (weekly digests, reminders of a waiting review queue), then
-    deliver every message due now; returns (sent, failed)."""
+    deliver every message due now, or until stop_requested(); returns (sent, failed)."""
     from portal.operations.moderation import remind_moderators  # it imports the outbox
 
     queue_digests()
@@ -117,9 +130,12 @@ def drain() -> tuple[int, int]:
     db.session.commit()
     sent = failed = 0
     seen: set[int] = set()
-    while batch := [i for i in claim_batch() if i not in seen]:
+    while not stop_requested() and (batch := [i for i in claim_batch() if i not in seen]):
         seen.update(batch)
-        for message_id in batch:
+        for position, message_id in enumerate(batch):
+            if stop_requested():  # after the message in hand, not after the whole queue
+                release(batch[position:])
+                break
             if deliver(message_id):
                 sent += 1
             else:
@@ -153,7 +169,9 @@ def run_worker(poll_seconds: float = 1.0) -> None:
     catch_up_search()
     while not stopping:
         try:
-            sent, failed = drain()
+            sent, failed = drain(lambda: stopping)
+            if stopping:
+                break
             keep_index_healthy()
             sent += apply_pending()
         except Exception:  # a database outage: wait and try again

@@ -4,6 +4,7 @@ from flask import current_app, g, has_request_context
 
 from portal.extensions import db
 from portal.models import SiteSetting
+from portal.pagecache import configuration_changed, shared_configuration
 
 DEFAULTS = {
     "site_name": "Stimme",
@@ -16,11 +17,20 @@ def site_settings() -> dict[str, str]:
     """Every setting, read once per request; the configured SITE_NAME is the name's default."""
     if has_request_context() and "site_settings" in g:
         return g.site_settings
-    values = {**DEFAULTS, "site_name": current_app.config.get("SITE_NAME", DEFAULTS["site_name"])}
-    values.update(db.session.execute(db.select(SiteSetting.key, SiteSetting.value)).all())
+    values = default_settings()
+    values.update(shared_configuration("site_settings", stored_settings))
     if has_request_context():
         g.site_settings = values
     return values
+
+
+def stored_settings() -> dict[str, str]:
+    return dict(db.session.execute(db.select(SiteSetting.key, SiteSetting.value)).all())
+
+
+def default_settings() -> dict[str, str]:
+    """The settings before an admin changes any: what pages show when the database is down."""
+    return {**DEFAULTS, "site_name": current_app.config.get("SITE_NAME", DEFAULTS["site_name"])}
 
 
 def save_settings(values: dict[str, str]) -> None:
@@ -28,5 +38,6 @@ def save_settings(values: dict[str, str]) -> None:
         setting = db.session.get(SiteSetting, key) or SiteSetting(key=key)
         setting.value = value
         db.session.add(setting)
+    configuration_changed()
     if has_request_context():
         g.pop("site_settings", None)

@@ -45,13 +45,23 @@ BUILTIN_SLUGS = frozenset(status.slug for status in BUILTIN_STATUSES)
 
 def _configured() -> tuple[dict[str, Status], frozenset[tuple[str, str]]]:
     """Every status (the built-in seven, then the admins' own) and the transitions admins
-    turned off, read once per request (the worker reads them per use)."""
+    turned off, once per request from what this process keeps until an admin changes them
+    (portal/pagecache.py); the worker reads them per use."""
     from flask import g, has_app_context, has_request_context
 
     if not has_app_context():
         return {status.slug: status for status in BUILTIN_STATUSES}, frozenset()
     if has_request_context() and "workflow" in g:
         return g.workflow
+    from portal.pagecache import shared_configuration
+
+    configured = shared_configuration("workflow", _stored_configuration)
+    if has_request_context():
+        g.workflow = configured
+    return configured
+
+
+def _stored_configuration() -> tuple[dict[str, Status], frozenset[tuple[str, str]]]:
     from portal.extensions import db
     from portal.models import BlockedTransition, CustomStatus
 
@@ -63,8 +73,6 @@ def _configured() -> tuple[dict[str, Status], frozenset[tuple[str, str]]]:
     blocked = frozenset(
         db.session.execute(db.select(BlockedTransition.source, BlockedTransition.target)).all()
     )
-    if has_request_context():
-        g.workflow = statuses, blocked
     return statuses, blocked
 
 
@@ -72,6 +80,9 @@ def forget_configuration() -> None:
     """After an admin changes statuses or transitions, read them again."""
     from flask import g, has_request_context
 
+    from portal.pagecache import configuration_changed
+
+    configuration_changed()
     if has_request_context():
         g.pop("workflow", None)
 

@@ -19,7 +19,8 @@ $FLASK seed-demo --ideas 40 --password "fuzz-password-$port" >/dev/null
 admin=$($FLASK create-token admin@example.com | tail -n 1)
 customer=$($FLASK create-token customer1@example.com | tail -n 1)
 
-.venv/bin/gunicorn --workers 2 --bind "127.0.0.1:$port" --limit-request-line 8190 --log-level warning wsgi:app &
+# gunicorn.conf.py allows the long query strings generated searches make; no access log.
+PORT="$port" WEB_CONCURRENCY=2 LOG_LEVEL=warning .venv/bin/gunicorn -c gunicorn.conf.py wsgi:app >/dev/null &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 .venv/bin/python - "$port" <<'PY'

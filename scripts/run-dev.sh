@@ -3,7 +3,7 @@
 # outbox worker beside the web server. Stopping the server (Ctrl-C) stops the worker too.
 set -e
 export PORTAL_ENV="${PORTAL_ENV:-development}"
-PORT="${PORT:-5000}"
+export PORT="${PORT:-5000}" WEB_CONCURRENCY="${WEB_CONCURRENCY:-2}"
 export BASE_URL="${BASE_URL:-http://127.0.0.1:$PORT}"
 FLASK=".venv/bin/flask --app portal"
 
@@ -15,4 +15,4 @@ WORKER=$!
 trap 'kill $WORKER 2>/dev/null' EXIT INT TERM
 
 echo "Stimme is serving on http://127.0.0.1:$PORT (Ctrl-C stops it)"
-.venv/bin/gunicorn --workers 2 --bind "127.0.0.1:$PORT" --access-logfile - wsgi:app
+.venv/bin/gunicorn -c gunicorn.conf.py wsgi:app

@@ -57,6 +57,8 @@ def migrated_app(empty_database, tmp_path):
             "INSTANCE_PATH": str(tmp_path / "instance"),
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": empty_database,
+            # The backends whose search state the migrations make (FTS5, pg_trgm).
+            "SEARCH_BACKEND": "sqlite" if empty_database.startswith("sqlite") else "postgres",
         }
     )
     yield app
@@ -104,7 +106,8 @@ def test_upgrade_builds_the_models_schema_and_the_app_is_ready(migrated_app):
     assert ready.status_code == 200
     assert ready.get_json() == {
         "status": "ok",
-        "checks": {"database": "ok", "migrations": "ok"},
+        "checks": {"database": "ok", "migrations": "ok", "search": "ok"},
+        "search_backend": "sqlite" if on_sqlite else "postgres",
     }
     assert client.get("/healthz").get_json() == {"status": "ok"}
     assert client.get("/").status_code == 200

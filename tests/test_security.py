@@ -11,6 +11,7 @@ from portal import create_app
 from portal.config import ConfigError
 from portal.extensions import db
 from portal.models import Comment, Idea, Role, Vote
+from portal.search import default_backend
 
 HTTPS = "https://stimme.example"
 PAGES = [
@@ -219,13 +220,15 @@ def test_healthz(client):
     assert response.get_json() == {"status": "ok"}
 
 
-def test_readyz_reports_each_check(client):
+def test_readyz_reports_each_check(client, app):
     # The suite's database is made with create_all, so migrations may count as pending;
     # test_migrations proves a migrated database answers 200.
     response = client.get("/readyz")
     body = response.get_json()
-    assert set(body) == {"status", "checks"}
-    assert body["checks"]["database"] == "ok"
+    assert set(body) == {"status", "checks", "search_backend"}
+    assert body["checks"]["database"] == "ok" and body["checks"]["search"] == "ok"
+    with app.app_context():
+        assert body["search_backend"] == (app.config["SEARCH_BACKEND"] or default_backend())
     assert body["checks"]["migrations"] in ("ok", "pending")
     ready = all(value == "ok" for value in body["checks"].values())
     assert response.status_code == (200 if ready else 503)
@@ -329,3 +332,25 @@ def test_idea_numbers_in_urls_need_a_real_idea(client, make, app):
         response = client.get(path)
         assert response.status_code == 404, path
         assert "Not found" in response.text
+
+
+def test_a_database_outage_is_a_503_with_retry_advice(app, tmp_path):
+    """Nothing listens on port 9: every page and API answer says to come back soon."""
+    down = create_app(
+        {
+            "ENV": {"PORTAL_ENV": "development"},
+            "INSTANCE_PATH": str(tmp_path / "down"),
+            "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://127.0.0.1:9/none?connect_timeout=2",
+            "SEARCH_BACKEND": "postgres",
+        }
+    )
+    client = down.test_client()
+    page = client.get("/")
+    assert page.status_code == 503 and page.headers["Retry-After"] == "5"
+    assert "briefly unavailable" in page.text and "Traceback" not in page.text
+    answer = client.get("/api/v1/ideas")
+    # At least our 5 s; the API's rate limiter may stretch it to its own window.
+    assert answer.status_code == 503 and int(answer.headers["Retry-After"]) >= 5
+    assert answer.json["error"]["code"] == "unavailable"
+    assert client.get("/healthz").status_code == 503
+    close(down)

@@ -1,10 +1,16 @@
 """Voting: idempotent, weighted, budgeted, closed on finished ideas, full page and fragment."""
 
+import random
+
 import pytest
+from sqlalchemy import event, func
 
 from conftest import htmx_headers
 from portal.extensions import db
-from portal.models import Idea, Vote
+from portal.models import CustomStatus, Idea, Subscription, User, Vote, trending_score
+from portal.operations import OperationError
+from portal.operations.votes import cast_vote, retract_vote, votes_left
+from portal.views import public
 
 
 def vote_count(app, number) -> tuple[int, int]:
@@ -126,3 +132,158 @@ def test_voting_subscribes_at_status_level(client, make, auth, app):
     auth.login(make.user())
     client.post(f"/ideas/{number}/vote")
     assert "Following (status changes)" in client.get(f"/ideas/{number}").text
+
+
+# -- a vote is a few statements under the write lock, answered from what it wrote ----------
+
+
+def someone_acts_after_the_idea_is_read(monkeypatch, app, act):
+    """Run act(idea_id) in its own session, committed, right after the vote view has read the
+    idea and before its operation locks: another request that got there first."""
+    read = public.get_idea
+
+    def get_idea_then_act(number):
+        idea = read(number)
+        with app.app_context():
+            act(idea.id)
+            db.session.commit()
+        return idea
+
+    monkeypatch.setattr(public, "get_idea", get_idea_then_act)
+
+
+def test_the_answer_counts_a_vote_cast_while_the_idea_was_read(
+    client, make, auth, app, monkeypatch
+):
+    number = make.idea(make.board(), make.user())
+    other = make.user()
+    auth.login(make.user())
+
+    def other_votes(idea_id):
+        cast_vote(db.session.get(User, other.id), db.session.get(Idea, idea_id))
+
+    someone_acts_after_the_idea_is_read(monkeypatch, app, other_votes)
+    response = client.post(f"/ideas/{number}/vote", headers=htmx_headers())
+    assert 'data-vote-count="2"' in response.text and "Unvote" in response.text
+    assert vote_count(app, number) == (2, 2)
+
+
+def test_a_block_between_reading_and_voting_is_respected(client, make, auth, app, monkeypatch):
+    number = make.idea(make.board(), make.user())
+    voter = make.user()
+    auth.login(voter)
+
+    def block(_idea_id):
+        db.session.get(User, voter.id).is_blocked = True
+
+    someone_acts_after_the_idea_is_read(monkeypatch, app, block)
+    response = client.post(f"/ideas/{number}/vote", headers=htmx_headers())
+    assert "cannot vote" in response.text
+    assert vote_count(app, number) == (0, 0)
+
+
+@pytest.mark.parametrize("status", ["completed", "shipped"])
+def test_an_idea_closed_between_reading_and_voting_refuses(
+    client, make, auth, app, monkeypatch, status
+):
+    number = make.idea(make.board(), make.user())
+    with app.app_context():  # an admin's own status in a phase without voting
+        db.session.add(CustomStatus(slug="shipped", label="Shipped", colour="#1a7f37",
+                                    phase="done"))  # fmt: skip
+        db.session.commit()
+    auth.login(make.user())
+
+    def close(idea_id):
+        db.session.get(Idea, idea_id).status = status
+
+    someone_acts_after_the_idea_is_read(monkeypatch, app, close)
+    response = client.post(f"/ideas/{number}/vote", headers=htmx_headers())
+    assert f"Voting is closed on ideas that are {status}" in response.text  # labels match
+    assert "Voting closed" in response.text  # the widget shows the idea as it is now
+    assert vote_count(app, number) == (0, 0)
+
+
+def test_a_custom_status_in_a_closed_phase_closes_voting(client, make, auth, app):
+    with app.app_context():
+        db.session.add(CustomStatus(slug="shipped", label="Shipped", colour="#1a7f37",
+                                    phase="done"))  # fmt: skip
+        db.session.commit()
+    number = make.idea(make.board(), make.user(), status="shipped")
+    auth.login(make.user())
+    response = client.post(f"/ideas/{number}/vote", headers=htmx_headers())
+    assert "Voting is closed on ideas that are shipped" in response.text
+    assert vote_count(app, number) == (0, 0)
+
+
+def test_a_vote_answer_reads_nothing_back_after_the_commit(client, make, auth, app):
+    number = make.idea(make.board(votes_per_user=3), make.user())
+    auth.login(make.user())
+    client.get(f"/ideas/{number}")  # the session's CSRF token exists already
+    seen = []
+    with app.app_context():
+        engine = db.engine
+
+    def statement(conn, cursor, sql, parameters, context, executemany):
+        seen.append(sql.lstrip().split()[0].upper())
+
+    def commit(conn):
+        seen.append("COMMITTED")
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        response = client.post(f"/ideas/{number}/vote", headers=htmx_headers())
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+    assert 'data-vote-count="1"' in response.text and "<strong>2</strong> of 3" in response.text
+    assert "COMMITTED" in seen
+    after = seen[len(seen) - seen[::-1].index("COMMITTED") :]
+    assert "SELECT" not in after, seen
+
+
+def test_voting_never_undoes_an_unsubscribe_or_lowers_a_level(client, make, auth, app):
+    board = make.board()
+    muted, followed = make.idea(board, make.user()), make.idea(board, make.user(), "Other idea")
+    voter = make.user()
+    auth.login(voter)
+    client.post(f"/ideas/{muted}/subscription", data={"level": ""})
+    client.post(f"/ideas/{followed}/subscription", data={"level": "all"})
+    for number in (muted, followed, muted, followed):
+        client.post(f"/ideas/{number}/vote", headers=htmx_headers())
+        client.post(f"/ideas/{number}/vote", data={"action": "retract"})
+        client.post(f"/ideas/{number}/vote")
+    with app.app_context():
+        kept = {
+            db.session.scalar(db.select(Idea.number).filter_by(id=s.idea_id)): (s.level, s.muted)
+            for s in db.session.scalars(db.select(Subscription).filter_by(user_id=voter.id))
+        }
+    assert kept == {muted: ("status", True), followed: ("all", False)}
+    assert vote_count(app, muted) == vote_count(app, followed) == (1, 1)
+
+
+def test_count_trending_and_budget_stay_right_through_many_changes(ctx, make):
+    board_id = make.board(max_votes_per_idea=3, votes_per_user=7)
+    author = make.user()
+    numbers = [make.idea(board_id, author, f"Weighted idea {n}") for n in range(3)]
+    voters = [make.user() for _ in range(4)]
+    rng = random.Random(7)
+    for step in range(120):
+        voter = db.session.get(User, rng.choice(voters).id)
+        idea = db.session.scalar(db.select(Idea).filter_by(number=rng.choice(numbers)))
+        try:
+            if rng.random() < 0.3:
+                state = retract_vote(voter, idea)
+            else:
+                state = cast_vote(voter, idea, rng.randint(1, 3))
+            db.session.commit()
+        except OperationError:  # over budget: nothing changed
+            db.session.rollback()
+            continue
+        total = db.session.scalar(
+            db.select(func.coalesce(func.sum(Vote.weight), 0)).filter_by(idea_id=idea.id)
+        )
+        db.session.refresh(idea)
+        assert state.vote_count == idea.vote_count == total, step
+        assert idea.trending == trending_score(total, idea.comment_count, idea.created_at)
+        assert state.votes_left == votes_left(voter, idea.board), step

@@ -1,12 +1,18 @@
 from dataclasses import dataclass
 
 from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import workflow
+from portal.database import begin_writing
 from portal.extensions import db
-from portal.models import Idea, SubscriptionLevel, User, Vote
+from portal.models import Idea, Subscription, SubscriptionLevel, User, Vote, trending_score, utcnow
 from portal.operations import Conflict, PermissionDenied, ValidationError
-from portal.operations.subscriptions import subscribe
+
+# A vote is a few plain statements on the tables, not ORM loads and flushes: on SQLite it
+# runs while holding the database's one write lock (bench/README.md).
+_user, _idea, _vote, _subscription = (m.__table__ for m in (User, Idea, Vote, Subscription))
 
 
 @dataclass(frozen=True)
@@ -57,60 +63,122 @@ def vote_state(user, idea) -> VoteState:
     return VoteState(idea.vote_count, my_weight(user, idea), votes_left(user, idea.board))
 
 
-def _lock_for_voting(user, idea) -> Idea:
-    """Lock the voter, then the idea, so racing votes queue instead of overspending."""
-    db.session.execute(db.select(User.id).where(User.id == user.id).with_for_update())
-    return db.session.scalars(
-        db.select(Idea)
-        .where(Idea.id == idea.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-
-
 def cast_vote(user, idea, weight: int = 1) -> VoteState:
     """Set the user's vote on idea to weight (idempotent); raises OperationError."""
-    if not (user.is_authenticated and user.can_write):
-        raise PermissionDenied("Your account cannot vote.")
+    _check_voter(user)
     board = idea.board
     if not 1 <= weight <= board.max_votes_per_idea:
         raise ValidationError(
             {"weight": f"A vote on this board weighs 1 to {board.max_votes_per_idea}."}
         )
-    idea = _lock_for_voting(user, idea)
     if not idea.can_vote(user):
-        raise Conflict(f"Voting is closed on ideas that are {idea.status_info.label.lower()}.")
-    vote = db.session.scalar(db.select(Vote).filter_by(user_id=user.id, idea_id=idea.id))
-    old_weight = vote.weight if vote else 0
-    if board.has_budget and weight - old_weight > board.votes_per_user - budget_used(user, board):
-        raise Conflict(
-            "You have no votes left in this board; take one back from another idea first."
+        raise _closed(idea.status)
+    row = _lock_for_voting(user, idea)
+    if not (workflow.accepts_votes(row.status) and row.is_public):
+        raise _closed(row.status)
+    old_weight = my_weight(user, idea)
+    used = None
+    if board.has_budget:
+        used = budget_used(user, board)
+        if weight - old_weight > board.votes_per_user - used:
+            raise Conflict(
+                "You have no votes left in this board; take one back from another idea first."
+            )
+        used += weight - old_weight
+    if weight != old_weight:
+        db.session.execute(
+            _insert(_vote)
+            .values(user_id=user.id, idea_id=idea.id, weight=weight, created_at=utcnow())
+            .on_conflict_do_update(index_elements=["user_id", "idea_id"], set_={"weight": weight})
         )
-    if vote is None:
-        db.session.add(Vote(user_id=user.id, idea_id=idea.id, weight=weight))
-    else:
-        vote.weight = weight
-    _apply_delta(idea, weight - old_weight)
-    subscribe(user, idea, SubscriptionLevel.STATUS)
-    db.session.flush()
-    return VoteState(idea.vote_count, weight, votes_left(user, board))
+    vote_count = _apply_delta(idea, row, weight - old_weight)
+    # Follow at status level; an existing subscription, muted or higher, stays as it is.
+    db.session.execute(
+        _insert(_subscription)
+        .values(user_id=user.id, idea_id=idea.id, level=SubscriptionLevel.STATUS)
+        .on_conflict_do_nothing(index_elements=["user_id", "idea_id"])
+    )
+    left = None if used is None else max(board.votes_per_user - used, 0)
+    return VoteState(vote_count, weight, left)
 
 
 def retract_vote(user, idea) -> VoteState:
     """Take the user's vote back (a no-op without one); raises OperationError."""
+    _check_voter(user)
+    if not idea.accepts_votes:
+        raise _closed(idea.status)
+    row = _lock_for_voting(user, idea)
+    if not workflow.accepts_votes(row.status):
+        raise _closed(row.status)
+    old_weight = db.session.scalar(
+        db.delete(_vote)
+        .where(_vote.c.user_id == user.id, _vote.c.idea_id == idea.id)
+        .returning(_vote.c.weight)
+    )
+    vote_count = _apply_delta(idea, row, -(old_weight or 0))
+    return VoteState(vote_count, 0, votes_left(user, idea.board))
+
+
+def _check_voter(user) -> None:
     if not (user.is_authenticated and user.can_write):
         raise PermissionDenied("Your account cannot vote.")
-    idea = _lock_for_voting(user, idea)
-    if not idea.accepts_votes:
-        raise Conflict(f"Voting is closed on ideas that are {idea.status_info.label.lower()}.")
-    vote = db.session.scalar(db.select(Vote).filter_by(user_id=user.id, idea_id=idea.id))
-    if vote is not None:
-        _apply_delta(idea, -vote.weight)
-        db.session.delete(vote)
-    db.session.flush()
-    return VoteState(idea.vote_count, 0, votes_left(user, idea.board))
 
 
-def _apply_delta(idea, delta: int) -> None:
-    idea.vote_count += delta
-    idea.refresh_trending()
+def _closed(status: str) -> Conflict:
+    label = workflow.get_status(status).label.lower()
+    return Conflict(f"Voting is closed on ideas that are {label}.")
+
+
+def _lock_for_voting(user, idea):
+    """Take the write lock (SQLite), or lock the voter's row and then the idea's
+    (PostgreSQL), so that racing votes of one person queue instead of overspending.
+
+    Returns the idea's row as it is now, with is_public; raises PermissionDenied when the
+    voter was blocked since the request loaded them.
+    """
+    begin_writing()
+    db.session.flush()  # pending ORM changes go before these statements
+    voter = db.session.execute(
+        db.select(_user.c.is_blocked, _user.c.deleted_at)
+        .where(_user.c.id == user.id)
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE: rows referring to it may insert
+    ).one()
+    if voter.is_blocked or voter.deleted_at is not None:
+        raise PermissionDenied("Your account cannot vote.")
+    public = db.not_(db.or_(_idea.c.is_hidden, _idea.c.is_deleted, _idea.c.is_held))
+    return db.session.execute(
+        db.select(
+            _idea.c.status,
+            _idea.c.vote_count,
+            _idea.c.comment_count,
+            _idea.c.created_at,
+            public.label("is_public"),
+        )
+        .where(_idea.c.id == idea.id)
+        .with_for_update()
+    ).one()
+
+
+def _apply_delta(idea, row, delta: int) -> int:
+    """Add delta to the locked idea's count and recompute trending; returns the new count.
+
+    The loaded object is told the stored values, so the answer reads nothing back.
+    """
+    stored = {"status": row.status, "vote_count": row.vote_count + delta,
+              "comment_count": row.comment_count}  # fmt: skip
+    if delta:
+        stored["trending"] = trending_score(stored["vote_count"], row.comment_count, row.created_at)
+        db.session.execute(
+            db.update(_idea)
+            .where(_idea.c.id == idea.id)
+            .values(vote_count=_idea.c.vote_count + delta, trending=stored["trending"])
+        )
+    for name, value in stored.items():
+        set_committed_value(idea, name, value)
+    return stored["vote_count"]
+
+
+def _insert(table):
+    """INSERT with the ON CONFLICT clauses that PostgreSQL and SQLite share."""
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)

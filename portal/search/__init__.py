@@ -242,6 +242,15 @@ def reindex_all() -> int:
     return count
 
 
+def ping() -> None:
+    """Raise SearchUnavailable unless the configured backend answers a trivial query."""
+    try:
+        backend = get_backend()
+    except ValueError as error:  # an unknown SEARCH_BACKEND
+        raise SearchUnavailable(str(error)) from error
+    backend.ping()
+
+
 def keep_index_healthy() -> None:
     """Rebuild the index from the database when it is missing or unreadable."""
     backend = get_backend()

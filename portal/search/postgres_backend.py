@@ -132,6 +132,21 @@ class PostgresBackend:
     def check(self) -> None:
         pass
 
+    def ping(self) -> None:
+        """Raise SearchUnavailable unless PostgreSQL answers a tiny text and trigram query."""
+        try:
+            db.session.execute(
+                db.select(
+                    func.to_tsvector(CONFIG, "ping").op("@@")(
+                        func.websearch_to_tsquery(CONFIG, "ping")
+                    ),
+                    func.word_similarity("ping", "pings"),
+                )
+            )
+        except Exception as error:  # no text search configuration, no pg_trgm, no database
+            db.session.rollback()
+            raise SearchUnavailable(f"PostgreSQL search failed: {error}") from error
+
     def stamps(self):
         return {}
 

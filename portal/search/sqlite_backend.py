@@ -130,6 +130,11 @@ class SqliteBackend:
     def check(self) -> None:
         self._read(lambda: db.session.execute(text(f"SELECT count(*) FROM {TABLE}")).scalar())
 
+    def ping(self) -> None:
+        """Raise SearchUnavailable unless the FTS5 table answers a one-word query."""
+        query = text(f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH '\"ping\"' LIMIT 1")
+        self._read(lambda: db.session.execute(query).all())
+
     def stamps(self) -> dict[int, str]:
         query = text(f"SELECT rowid, stamp FROM {TABLE}")
         return dict(self._read(lambda: db.session.execute(query).all()))

@@ -216,6 +216,11 @@ class WhooshBackend:
         with self.searcher() as searcher:
             searcher.doc_count()
 
+    def ping(self) -> None:
+        """Raise SearchUnavailable unless the live index answers a one-word query."""
+        with self.searcher() as searcher:
+            searcher.search(query.Term("title", "ping"), limit=1)
+
     def stamps(self) -> dict[int, str]:
         with self.searcher() as searcher:
             return {int(f["number"]): f["stamp"] for f in searcher.all_stored_fields()}

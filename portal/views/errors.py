@@ -2,15 +2,18 @@
 
 import logging
 
-from flask import render_template, request
+from flask import g, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.api.errors import api_error
-from portal.extensions import db
+from portal.extensions import db, login_manager
 from portal.operations import OperationError
+from portal.settings import default_settings
 
 log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 5
 
 MESSAGES = {
     400: ("Bad request", "The request could not be understood. Go back and try again."),
@@ -47,6 +50,30 @@ def register(app) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error):
         return error_page(error.code or 500)
+
+    @app.errorhandler(DBAPIError)
+    def database_error(error):
+        """The database is down, restarting or locked: say so and when to try again.
+
+        The pool pings connections before use (pool_pre_ping), so the next request after
+        the database is back works without restarting anything. Other database errors
+        are bugs: a 500, logged.
+        """
+        lost = isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
+        if not lost:
+            return internal_error(InternalServerError(original_exception=error))
+        try:
+            db.session.rollback()
+        except Exception:  # the connection is gone; the pool replaces it
+            db.session.close()
+        log.warning("database unavailable on %s %s: %s", request.method, request.path,
+                    error.__class__.__name__)  # fmt: skip
+        # The page must not ask the database again: default settings, no signed-in header.
+        g.site_settings = default_settings()
+        g._login_user = login_manager.anonymous_user()
+        response = make_response(error_page(503))
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
     @app.errorhandler(InternalServerError)
     def internal_error(error):

@@ -123,6 +123,16 @@ def idea_url(idea: Idea) -> str:
     return url_for("public.idea", number=idea.number)
 
 
+# A number no other part of a URL contains, for url_pattern to swap for each idea's.
+URL_SAMPLE = str(2**31 - 1)
+
+
+def url_pattern(endpoint: str):
+    """url_for(endpoint, number=n) as a function of n: one url_for for a page of cards."""
+    before, _, after = url_for(endpoint, number=URL_SAMPLE).partition(URL_SAMPLE)
+    return lambda number: f"{before}{number}{after}"
+
+
 def register(app) -> None:
     app.jinja_env.filters["time_ago"] = time_ago
     app.jinja_env.filters["html"] = stored_html
@@ -148,6 +158,7 @@ def register(app) -> None:
         flag_reasons=FLAG_REASONS,
         Role=Role,
         idea_url=idea_url,
+        url_pattern=url_pattern,
         unread_notifications=lambda: unread_count(current_user),
     )
 

@@ -8,8 +8,9 @@ from sqlalchemy import func
 from sqlalchemy.orm import joinedload
 
 from portal import workflow
+from portal.database import commit_keeping_objects, reads_first
 from portal.extensions import db, limiter
-from portal.forms import ActionForm, CommentForm, IdeaForm, StatusForm, show_errors
+from portal.forms import CommentForm, IdeaForm, StatusForm, show_errors
 from portal.htmx import render, render_or_redirect, wants_fragment
 from portal.insights import team_promise
 from portal.markup import clean_text
@@ -29,6 +30,7 @@ from portal.operations.votes import (
 )
 from portal.ratelimits import limit_for, rate_key
 from portal.search import similar_ideas
+from portal.settings import site_settings
 from portal.views.helpers import (
     MAX_ID,
     atom_feed,
@@ -186,9 +188,10 @@ def idea_context(idea, comment_form=None) -> dict:
         "merges": merges,
         "activity": activity,
         "state": vote_state(current_user, idea),
-        "comment_form": comment_form or CommentForm(formdata=None),
+        # Only for those who may comment: a form makes a CSRF token, and so a session.
+        "comment_form": comment_form
+        or (CommentForm(formdata=None) if idea.can_comment(current_user) else None),
         "subscription": subscription,
-        "action_form": ActionForm(),
     }
 
 
@@ -207,17 +210,19 @@ def _weight() -> int:
 
 
 @bp.post("/ideas/<int:number>/vote")
+@reads_first  # the person and the idea are read before the operation takes the write lock
 @login_required
 @limiter.limit(limit_for("vote"), key_func=rate_key)
 def vote(number):
     idea = get_idea(number)
+    site_settings()  # read now for the answer's template, not in a transaction after the vote
     error = None
     try:
         if request.form.get("action") == "retract":
             state = retract_vote(current_user, idea)
         else:
             state = cast_vote(current_user, idea, _weight())
-        db.session.commit()
+        commit_keeping_objects()  # the widget shows what the vote wrote: no reload
     except OperationError as refused:
         db.session.rollback()
         error = refused.fields.get("weight") or refused.message
