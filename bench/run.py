@@ -92,11 +92,13 @@ BODY = (
 )
 TARGETS = {
     "ratio": ("board page for visitors >= 50% of hello-world req/s", 0.5),
+    "signed_ratio": ("board page signed in >= 20% of hello-world req/s", 0.2),
     "sql": ("<= 8 SQL statements per page, not growing with page size", 8),
     "idea_p95": ("idea page p95 <= 50 ms", 50.0),
     "vote_p95": ("vote p95 <= 50 ms with 16 concurrent clients", 50.0),
     "votes_per_s": (">= 300 votes/s on SQLite", 300.0),
     "weight": ("page weight (HTML, CSS and JS, gzip) <= 60 KB", 60 * 1024),
+    "rss": ("a web process <= 150 MB resident", 150.0),
 }
 ASSET = re.compile(r'<(?:link rel="stylesheet" href|script src)="([^"]+)"')
 
@@ -625,6 +627,20 @@ def server_cpu_seconds(port) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def server_rss_mb(port) -> float:
+    """The largest resident set of the gunicorn processes serving port, in MB (Linux)."""
+    master = SERVERS.get(port)
+    if master is None:
+        return float("nan")
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    largest = 0
+    for pid in [master, *map(int, children)]:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                largest = max(largest, int(line.split()[1]))
+    return largest / 1024
+
+
 @contextmanager
 def gunicorn(target: str, env: dict, log_name: str, cwd: Path = ROOT, ready: str = "/"):
     port = free_port()
@@ -763,9 +779,9 @@ def page_weight(port, path) -> dict[str, tuple[int, int]]:
     return {name: (len(body), len(gzip.compress(body, 6))) for name, body in parts.items()}
 
 
-def page_load(port, path, args) -> Load:
+def page_load(port, path, args, headers=None) -> Load:
     def make_request(index, rng):
-        return "GET", path, None, {}, lambda text: True
+        return "GET", path, None, headers or {}, lambda text: True
 
     return run_load(port, args.clients, args.duration, make_request)
 
@@ -854,22 +870,26 @@ def under_load(args, env) -> dict:
     """Hello world and the board page in alternating slices, so that a neighbour's burst
     of CPU use on this machine hits both alike; then the votes."""
     hello_env = {k: v for k, v in env.items() if not k.startswith(("PORTAL_", "DATABASE"))}
-    hello, board = Load(0.0), Load(0.0)
+    hello, board, signed = Load(0.0), Load(0.0), Load(0.0)
     slices = 4
     piece = argparse.Namespace(**{**vars(args), "duration": args.duration / slices})
     with (
         gunicorn("hello:app", hello_env, "gunicorn-hello.log", cwd=BENCH) as hello_port,
         gunicorn("wsgi:app", env, "gunicorn-stimme.log", ready="/healthz") as port,
     ):
+        customer = Voter(port, "voter0@bench.example")  # a signed-in session: never cached
         version = page_version(env)
         for _ in range(slices):
             hello.add(page_load(hello_port, "/", piece))
             board.add(page_load(port, "/b/features", piece))
+            signed.add(page_load(port, "/b/features", piece, Voter._headers(customer.jar)))
         writes = page_version(env) - version if version is not None else None
         weight = page_weight(port, "/b/features")
         votes, consistent = vote_load(port, env, args)
-    return {"hello": hello, "board": board, "votes": votes, "consistent": consistent,
-            "weight": weight, "writes": writes}  # fmt: skip
+        rss = server_rss_mb(port)
+    return {"hello": hello, "board": board, "signed": signed, "votes": votes,
+            "consistent": consistent, "weight": weight, "writes": writes,
+            "rss": rss}  # fmt: skip
 
 
 def page_version(env) -> int | None:
@@ -932,14 +952,16 @@ def report(args, info, figures, load) -> None:
 
     hello, board, votes = load["hello"], load["board"], load["votes"]
     ratio = board.rate / hello.rate if hello.rate else 0.0
+    signed_ratio = load["signed"].rate / hello.rate if hello.rate else 0.0
     print(f"\nc. gunicorn, 2 sync workers, {args.clients} keep-alive clients, "
           f"{args.duration:g} s each")  # fmt: skip
-    for name, run in (("hello world", hello), ("board (visitor)", board)):
+    for name, run in (("hello world", hello), ("board (visitor)", board),
+                      ("board (signed in)", load["signed"])):  # fmt: skip
         print(f"   {name:<20}{run.rate:>9.0f} req/s   p50 {run.p(0.5):6.1f} ms   "
               f"p95 {run.p(0.95):6.1f} ms   errors {run.errors}")  # fmt: skip
         print(f"   {'':<20}CPU used: server {run.server_cpu:.2f} cores, load generator "
               f"{run.client_cpu:.2f} cores")  # fmt: skip
-    print(f"   ratio board / hello: {ratio:.1%}")
+    print(f"   ratio board / hello: {ratio:.1%} for visitors, {signed_ratio:.1%} signed in")
     if load["writes"]:  # a vote anywhere makes every visitor's page render again
         print(f"   ! {load['writes']} writes by other processes during the board runs: "
               "visitors' pages were rendered again after each")  # fmt: skip
@@ -956,15 +978,18 @@ def report(args, info, figures, load) -> None:
           f"{'yes' if load['consistent'] else 'NO'}")  # fmt: skip
     print(f"   CPU used: server {votes.server_cpu:.2f} cores, load generator "
           f"{votes.client_cpu:.2f} cores")  # fmt: skip
+    print(f"   largest web process after all runs: {load['rss']:.0f} MB resident")
 
     results = [
         ("ratio", f"{ratio:.1%}", ratio >= TARGETS["ratio"][1]),
+        ("signed_ratio", f"{signed_ratio:.1%}", signed_ratio >= TARGETS["signed_ratio"][1]),
         ("sql", f"max {worst}{', grows with page size' if grows else ''}",
          worst <= TARGETS["sql"][1] and not grows),
         ("idea_p95", f"{idea_p95:.1f} ms", idea_p95 <= TARGETS["idea_p95"][1]),
         ("vote_p95", f"{votes.p(0.95):.1f} ms", votes.p(0.95) <= TARGETS["vote_p95"][1]),
         ("votes_per_s", f"{votes.rate:.0f} votes/s", votes.rate >= TARGETS["votes_per_s"][1]),
         ("weight", f"{total / 1024:.1f} KB", total <= TARGETS["weight"][1]),
+        ("rss", f"{load['rss']:.0f} MB", load["rss"] <= TARGETS["rss"][1]),
     ]  # fmt: skip
     print(f"\n{line}\n{'target':<62}{'measured':<26}result\n{line}")
     for key, measured, ok in results:
