@@ -5,7 +5,7 @@ FLASK := $(VENV)/bin/flask --app portal
 PYTHON ?= python3
 TEST_POSTGRES_URL ?= postgresql://127.0.0.1:5432/test
 
-.PHONY: install run test test-sqlite test-postgres lint format bench fuzz-api clean
+.PHONY: install run test test-sqlite test-postgres lint format bench bench-load bench-faults fuzz-api clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,13 @@ format: install
 
 bench: install
 	$(PY) bench/run.py
+
+# Issue 7's load and fault runs at full size (bench/README.md); each prints PASS or FAIL.
+bench-load: install
+	$(PY) bench/load.py
+
+bench-faults: install
+	$(PY) bench/faults.py
 
 # Schemathesis against the served OpenAPI description (README, "JSON API"); run by .ci/run.
 fuzz-api: install
