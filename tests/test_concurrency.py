@@ -7,7 +7,6 @@ fire votes from a thread pool; afterwards every idea's vote_count must equal the
 its vote weights, and no answer may be a 5xx.
 """
 
-import http.client
 import os
 import re
 import signal
@@ -29,6 +28,7 @@ from portal import create_app
 from portal.extensions import db
 from portal.models import Board, Idea, User, Vote, utcnow
 from portal.operations.ideas import submit_idea
+from processes import request
 
 pytestmark = pytest.mark.slow
 
@@ -212,20 +212,6 @@ class Server:
     def record(self, status) -> None:
         with self._lock:
             self.statuses.append(status)
-
-
-def request(port, method, path, body=None, headers=None) -> tuple[int, dict, str]:
-    """One request on its own connection; returns status, headers (Set-Cookie as a list)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        text = response.read().decode("utf-8", "replace")
-        found = {name.lower(): value for name, value in response.getheaders()}
-        found["set-cookie"] = response.headers.get_all("Set-Cookie") or []
-        return response.status, found, text
-    finally:
-        connection.close()
 
 
 class Browser:
