@@ -66,6 +66,8 @@ def authenticate():
         user = user_for_token(token) if token else None
         if user is None:
             raise Unauthenticated("The API token is unknown or revoked.")
+        if db.session.dirty:  # the token's last use, recorded once a minute
+            db.session.commit()
     # flask-login reads the request's user from g: the session cookie is never consulted.
     g._login_user = user or login_manager.anonymous_user()
 

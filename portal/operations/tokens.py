@@ -65,8 +65,5 @@ def user_for_token(token: str) -> User | None:
         return None
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > USE_RECORDED_EVERY:
-        db.session.execute(
-            db.update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)
-        )
-        db.session.commit()
+        row.last_used_at = now  # the caller commits
     return row.user
