@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload
 from portal import workflow
 from portal.extensions import db
 from portal.markup import stored_html
+from portal.memberpages import slot
 from portal.models import Board, Idea, Role, StatusChange, utcnow
 from portal.notifications import unread_count
 from portal.operations import OperationError
@@ -159,6 +160,7 @@ def register(app) -> None:
         Role=Role,
         idea_url=idea_url,
         url_pattern=url_pattern,
+        slot=slot,
         unread_notifications=lambda: unread_count(current_user),
     )
 

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func
 from sqlalchemy.orm import joinedload
 
-from portal import workflow
+from portal import memberpages, workflow
 from portal.database import commit_keeping_objects, reads_first
 from portal.extensions import db, limiter
 from portal.forms import CommentForm, IdeaForm, StatusForm, show_errors
@@ -131,19 +131,23 @@ def my_votes(ideas) -> dict[int, int]:
 
 @bp.get("/b/<slug>")
 def board(slug):
+    if (shared := memberpages.serve()) is not None:
+        return shared
     board = get_board(slug)
     filters = board_filters(board)
     page = paginate(board_query(board, filters), page_number(), current_app.config["PER_PAGE"])
-    return render(
+    weights = my_votes(page.items)
+    response = render(
         "public/board.html",
         "idea_list",
         board=board,
         filters=filters,
         sorts=SORTS,
         page=page,
-        my_votes=my_votes(page.items),
+        my_votes=weights,
         votes_left=votes_left(current_user, board),
     )
+    return memberpages.keep(response, board, page.items, weights)
 
 
 def idea_context(idea, comment_form=None) -> dict:
