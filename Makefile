@@ -5,7 +5,7 @@ FLASK := $(VENV)/bin/flask --app portal
 PYTHON ?= python3
 TEST_POSTGRES_URL ?= postgresql://127.0.0.1:5432/test
 
-.PHONY: install run test test-sqlite test-postgres lint format bench bench-load bench-faults fuzz-api clean
+.PHONY: install run test test-sqlite test-postgres test-hostile-full lint format bench bench-load bench-faults fuzz-api clean
 
 install: $(VENV)/.installed
 
@@ -51,6 +51,11 @@ bench-load: install
 
 bench-faults: install
 	$(PY) bench/faults.py
+
+# Both hostile corpora through every place that shows one item per request too, not every
+# 16th string as in `make test` (docs/decisions/0007-hostile-corpora-everywhere.md); run by .ci/run.
+test-hostile-full: install
+	HOSTILE_STRIDE=1 $(PY) -m pytest tests/test_hostile_rendering.py
 
 # Schemathesis against the served OpenAPI description (README, "JSON API"); run by .ci/run.
 fuzz-api: install

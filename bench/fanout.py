@@ -66,7 +66,7 @@ def build(app, followers: int) -> tuple[int, int]:
             [
                 {"email": f"c{n}@example.com", "name": f"Customer {n}", "role_value": 1,
                  "password_hash": "x", "email_verified_at": now, "created_at": now,
-                 "session_version": 1, "email_preference": "status",
+                 "totp_last_step": 0, "email_preference": "status",
                  "email_frequency": "instant", "is_blocked": False, "is_trusted": False}
                 for n in range(followers)
             ],

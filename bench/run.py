@@ -286,15 +286,19 @@ def plan_comments(args, rng, plan: Plan, customers: list[int]) -> None:
         plan.comments.append((idea_id, rng.choice(customers), created, n))
 
 
+def upgrade(env: dict) -> None:
+    subprocess.run(
+        [str(VENV_BIN / "flask"), "--app", "portal", "db", "upgrade"],
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+
+
 def build(args, env: dict) -> dict:
     instance = Path(env["PORTAL_INSTANCE_PATH"])
     shutil.rmtree(instance, ignore_errors=True)
     instance.mkdir(parents=True)
     started = time.perf_counter()
-    subprocess.run(
-        [str(VENV_BIN / "flask"), "--app", "portal", "db", "upgrade"],
-        cwd=ROOT, env=env, check=True, capture_output=True,
-    )  # fmt: skip
+    upgrade(env)
     rng = random.Random(args.seed)
     now = datetime.now(UTC).replace(microsecond=0)
     customers = list(range(3, 3 + args.users))
@@ -421,6 +425,7 @@ def ensure_database(args) -> tuple[dict, dict]:
     if marker.exists() and not args.rebuild:
         info = json.loads(marker.read_text())
         print(f"Reusing {instance.relative_to(ROOT)} (built in {info['build_seconds']} s)")
+        upgrade(env)  # a database built before the latest migrations gets them
         return env, info
     print(f"Building {instance.relative_to(ROOT)}: {args.ideas:,} ideas, {args.votes:,} votes")
     info = build(args, env)

@@ -98,8 +98,9 @@ def register_request_hooks(app: Flask) -> None:
     from portal import pagecache
     from portal.logs import echo_request_id
     from portal.search import apply_after_response
-    from portal.security import apply_security_headers, prepare_nonce
+    from portal.security import apply_security_headers, prepare_nonce, refuse_cross_site_writes
 
+    app.before_request(refuse_cross_site_writes)  # after Flask-WTF's check, which it extends
     app.before_request(prepare_nonce)
     pagecache.init_app(app)  # after prepare_nonce: a cached page gets this answer's nonce
     app.after_request(echo_request_id)

@@ -2,10 +2,11 @@
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from portal.logs import choose_log_format
-from portal.ratelimits import DEFAULT_RATE_LIMITS
+from portal.ratelimits import rate_limits_from
 
 
 class ConfigError(RuntimeError):
@@ -35,6 +36,16 @@ def _whole_number(env, name: str, default: int) -> int:
     return value
 
 
+def _switch(env, name: str, default: bool) -> bool:
+    """An on/off setting: 1, true, yes or on; 0, false, no or off; default when unset."""
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ConfigError(f"{name} must be 1 or 0, not {env.get(name)!r}")
+    return value in ("1", "true", "yes", "on")
+
+
 def _limit_storage_settings(env) -> dict:
     """Where rate-limit counters live, and what happens when that store is down.
 
@@ -56,6 +67,28 @@ def _limit_storage_settings(env) -> dict:
             "socket_timeout": 0.5,
         }
     return settings
+
+
+def _session_settings(env, development: bool) -> dict:
+    """The session cookie, and how long a signed-in session lasts (server-side, per row).
+
+    A browser session ends after SESSION_IDLE_HOURS unused; "remember me" keeps the cookie
+    past the browser's close and SESSION_REMEMBER_DAYS unused; no session outlives
+    SESSION_MAX_DAYS. __Host- cookies must be Secure, so development (plain http) keeps
+    a name without the prefix. flask-login's remember cookie is not used: it would outlive
+    a session ended on the server.
+    """
+    remember = timedelta(days=_whole_number(env, "SESSION_REMEMBER_DAYS", 14))
+    return {
+        "SESSION_COOKIE_NAME": "stimme_session" if development else "__Host-stimme_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": not development,
+        "PERMANENT_SESSION_LIFETIME": remember,
+        "SESSION_IDLE_TIMEOUT": timedelta(hours=_whole_number(env, "SESSION_IDLE_HOURS", 24)),
+        "SESSION_REMEMBER_TIMEOUT": remember,
+        "SESSION_MAX_AGE": timedelta(days=_whole_number(env, "SESSION_MAX_DAYS", 30)),
+    }
 
 
 def _log_settings(env, portal_env: str) -> dict:
@@ -114,23 +147,23 @@ def load_config(instance_path: str, env: dict | None = None) -> dict:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "1") not in ("0", "false"),
-        "RATE_LIMITS": dict(DEFAULT_RATE_LIMITS),
+        "RATE_LIMITS": rate_limits_from(env),
         **_limit_storage_settings(env),
         **_log_settings(env, portal_env),
         # Proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none).
         "PROXY_HOPS": _whole_number(env, "PROXY_HOPS", 0),
         "BASE_URL": env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": not development,
-        "REMEMBER_COOKIE_HTTPONLY": True,
-        "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "REMEMBER_COOKIE_SECURE": not development,
+        **_session_settings(env, development),
         "WTF_CSRF_TIME_LIMIT": None,
         "PER_PAGE": 20,
         # Visitors' home, board and idea pages are kept this many seconds per process (0: off),
         # up to PAGE_CACHE_SIZE pages; every change visitors could see drops them at once.
         "PAGE_CACHE_SECONDS": _whole_number(env, "PAGE_CACHE_SECONDS", 5),
         "PAGE_CACHE_SIZE": _whole_number(env, "PAGE_CACHE_SIZE", 500),
+        # Webhooks may reach private, loopback and link-local addresses (an SSRF guard is off):
+        # for a receiver on this machine during development, never in production.
+        "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": _switch(
+            env, "WEBHOOK_ALLOW_PRIVATE_ADDRESSES", development
+        ),
     }

@@ -32,6 +32,30 @@ class ResetForm(FlaskForm):
     password = PasswordField("New password")
 
 
+class SecondFactorForm(FlaskForm):
+    code = StringField("Authentication code")
+
+
+class TwoFactorSetupForm(FlaskForm):
+    secret = HiddenField()
+    code = StringField("Code from the app")
+
+
+class ProofForm(FlaskForm):
+    """Turning two-factor sign-in off, or new recovery codes: proof it is really you."""
+
+    proof = PasswordField("A current code, or your password")
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField("Current password")
+    new_password = PasswordField("New password")
+
+
+class DeleteAccountForm(FlaskForm):
+    password = PasswordField("Your password")
+
+
 class IdeaForm(FlaskForm):
     title = StringField("Title")
     body = TextAreaField("Description")

@@ -21,6 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     and_,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -96,8 +97,10 @@ class User(UserMixin, db.Model):
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     is_trusted: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Bumped on password change, reset or sign-out everywhere: old sessions stop working.
-    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Two-factor sign-in (RFC 6238): the authenticator's shared secret in base32, and the
+    # last time step a code was accepted for, so that each code works once.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     email_preference: Mapped[str] = mapped_column(String(10), default="all")
     # "instant", or "weekly": one digest of the week's notices instead of a mail each.
     email_frequency: Mapped[str] = mapped_column(String(10), default="instant")
@@ -113,8 +116,16 @@ class User(UserMixin, db.Model):
     def role(self, value: Role) -> None:
         self.role_value = int(value)
 
-    def get_id(self) -> str:
-        return f"{self.id}:{self.session_version}"
+    # The token of the server-side session this object was loaded or signed in with (never
+    # stored): flask-login keeps it in the cookie instead of the user's id.
+    session_token = None
+
+    def get_id(self) -> str | None:
+        return self.session_token
+
+    @property
+    def has_two_factor(self) -> bool:
+        return self.totp_secret is not None
 
     @property
     def is_active(self) -> bool:
@@ -147,6 +158,8 @@ class Board(db.Model):
     name: Mapped[str] = mapped_column(String(80))
     description: Mapped[str] = mapped_column(Text, default="")
     is_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who voted is shown to staff only, unless the board makes its voter lists public.
+    voters_public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     votes_per_user: Mapped[int] = mapped_column(Integer, default=0)
     max_votes_per_idea: Mapped[int] = mapped_column(Integer, default=1)
     hold_new_posts: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -168,6 +181,10 @@ class Board(db.Model):
 
     def can_view(self, user) -> bool:
         return not self.is_private or (user.is_authenticated and user.is_staff)
+
+    def can_see_voters(self, user) -> bool:
+        """Who voted is personal: staff see it, everyone else where the board says so."""
+        return self.voters_public or (user.is_authenticated and user.is_staff)
 
 
 class Category(db.Model):
@@ -441,6 +458,33 @@ class AccountToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship()
+
+
+class UserSession(db.Model):
+    """A signed-in browser: its cookie holds a random token, this row only the token's hash.
+
+    Deleting the row signs that browser out; timeouts are in portal/operations/accounts.py.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # "Remember me": a cookie that outlives the browser, and a longer idle timeout.
+    remember: Mapped[bool] = mapped_column(Boolean, default=False)
+    device: Mapped[str] = mapped_column(String(120), default="")  # "Firefox on Linux"
+    ip_address: Mapped[str] = mapped_column(String(45), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Written at most once a minute (SESSION_TOUCH_INTERVAL), not on every request.
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RecoveryCode(db.Model):
+    """A one-time code that stands in for an authenticator code; used codes are deleted."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class OutboxMessage(db.Model):

@@ -234,12 +234,17 @@ def read_unsubscribe_token(token: str) -> tuple[User, Idea | None] | None:
     return user, idea
 
 
+_notification = Notification.__table__
+# Built once, run on the session's connection: every signed-in page asks (bench/README.md).
+UNREAD = (
+    db.select(db.func.count())
+    .select_from(_notification)
+    .where(_notification.c.user_id == db.bindparam("user_id"), _notification.c.read_at.is_(None))
+)
+
+
 def unread_count(user) -> int:
-    return db.session.scalar(
-        db.select(db.func.count(Notification.id)).where(
-            Notification.user_id == user.id, Notification.read_at.is_(None)
-        )
-    )
+    return db.session.connection().execute(UNREAD, {"user_id": user.id}).scalar_one()
 
 
 def queue_digests() -> int:

@@ -1,8 +1,10 @@
-"""Security headers on every answer (SPEC section 10)."""
+"""Security headers on every answer, and no writes from other sites (SPEC section 10)."""
 
 import secrets
+from urllib.parse import urlsplit
 
-from flask import current_app, g
+from flask import current_app, g, request
+from flask_wtf.csrf import CSRFError
 
 
 def prepare_nonce() -> None:
@@ -45,3 +47,37 @@ def apply_security_headers(response):
         headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
     headers.add("Vary", "HX-Request")
     return response
+
+
+# Sec-Fetch-Site values a writing request may carry: "same-origin" (our own pages) and
+# "none" (the person's own doing: typed, bookmarked). "same-site" is refused as well as
+# "cross-site": a sibling host (a blog, a help centre, user content on another subdomain)
+# is another security boundary, yet its requests carry our SameSite=Lax cookies, and no
+# page of ours posts from one.
+OWN_FETCH_SITES = frozenset({"same-origin", "none"})
+
+
+def refuse_cross_site_writes() -> None:
+    """before_request, after Flask-WTF's token check: refuse a writing request that the
+    browser says came from another site, or whose Origin is not this site's, valid token or
+    not. Raises CSRFError (the 400 page of a forged form).
+
+    Only requests Flask-WTF has just checked are looked at (it sets g.csrf_valid): reads,
+    the JSON API (bearer tokens, never cookies) and views exempt by design (one-click
+    unsubscribe, RFC 8058) are left alone, and so is everything when CSRF is switched off.
+    """
+    if not g.get("csrf_valid"):
+        return
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site.lower() not in OWN_FETCH_SITES:
+        raise CSRFError("The request came from another site (Sec-Fetch-Site).")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.lower() not in own_origins():
+        raise CSRFError("The request came from another site (Origin).")
+
+
+def own_origins() -> set[str]:
+    """This site's origins: the one the request was sent to (the browser's, as ProxyFix
+    restores it behind a proxy) and BASE_URL's."""
+    base = urlsplit(current_app.config["BASE_URL"])
+    return {f"{request.scheme}://{request.host}".lower(), f"{base.scheme}://{base.netloc}".lower()}

@@ -10,6 +10,8 @@ DEFAULTS = {
     "site_name": "Stimme",
     "accent": "#1f6feb",
     "guidelines": "",
+    # "1": moderators, owners and admins must use two-factor sign-in.
+    "require_staff_two_factor": "",
 }
 
 

@@ -20,6 +20,9 @@ from portal.operations.ideas import submit_idea
 from portal.outbox import drain
 from portal.search import apply_pending, get_backend, queue_reindex
 
+# The browser suites' chromium and live server (tests/browser.py).
+pytest_plugins = ["browser"]
+
 PASSWORD = "correct horse battery"
 PASSWORD_HASH = generate_password_hash(PASSWORD)
 
@@ -159,6 +162,16 @@ class Auth:
 
     def logout(self):
         return self.client.post("/signout")
+
+
+@pytest.fixture
+def roomy_limits(app):
+    """Thousands of requests from one person in a minute are the point of some tests."""
+    previous = dict(app.config["RATE_LIMITS"])
+    app.config["RATE_LIMITS"].update({name: "100000 per minute" for name in previous})
+    yield
+    app.config["RATE_LIMITS"].clear()
+    app.config["RATE_LIMITS"].update(previous)
 
 
 @pytest.fixture

@@ -10,6 +10,19 @@ from portal.models import AuditEntry, Board, Role, User
 PAGES = ["/admin/boards", "/admin/users", "/admin/site", "/admin/workflow"]
 
 
+def test_categories_may_be_named_in_any_script(client, make, auth, app):
+    make.board("features", categories=())
+    auth.login(make.user(Role.ADMIN))
+    for name in ("Übersicht", "日本語", "Ελληνικά", "Übersicht"):
+        client.post("/admin/boards/features/categories", data={"name": name})
+    with app.app_context():
+        board = db.session.scalar(db.select(Board).filter_by(slug="features"))
+        slugs = {c.name: c.slug for c in board.categories}
+    assert slugs == {"Übersicht": "ubersicht", "日本語": "category-1", "Ελληνικά": "category-2"}
+    page = client.get("/b/features?category=category-1").text
+    assert 'value="category-1" selected' in page
+
+
 @pytest.mark.parametrize("role", [Role.CUSTOMER, Role.MODERATOR, Role.OWNER])
 def test_only_admins_see_and_change_the_setup(client, make, auth, role):
     make.board()

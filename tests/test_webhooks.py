@@ -5,6 +5,8 @@ import hashlib
 import hmac
 import html
 import json
+import re
+import socket
 import threading
 import time
 from datetime import timedelta
@@ -13,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import htmx_headers
+from portal.config import ConfigError, load_config
 from portal.extensions import db
 from portal.models import (
     AuditEntry,
@@ -23,6 +26,7 @@ from portal.models import (
     WebhookDelivery,
     utcnow,
 )
+from portal.operations import webhooks
 from portal.operations.webhooks import EVENTS, MAX_ATTEMPTS, new_secret
 from portal.outbox import backoff, drain
 
@@ -630,3 +634,168 @@ def test_visitors_are_sent_to_sign_in(client, app, receiver):
         response = getattr(client, method)(path.format(id=hook.id))
         assert response.status_code == 303 and "/signin" in response.location, (method, path)
     assert receiver.take() == []
+
+
+# -- public addresses only: no server-side request forgery ----------------------------
+# The suite runs in development, where WEBHOOK_ALLOW_PRIVATE_ADDRESSES is on so that the
+# receiver above can listen on 127.0.0.1; these tests switch it off, as production has it.
+
+
+@pytest.fixture
+def public_only(app):
+    previous = app.config["WEBHOOK_ALLOW_PRIVATE_ADDRESSES"]
+    app.config["WEBHOOK_ALLOW_PRIVATE_ADDRESSES"] = False
+    yield
+    app.config["WEBHOOK_ALLOW_PRIVATE_ADDRESSES"] = previous
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    """Names that answer what a test says (a rebinding attacker's name server); `asked`
+    counts the lookups. Every other name goes to the real resolver."""
+    answers, asked = {}, []
+    real = webhooks._resolve
+
+    def resolve(host, port):
+        if host not in answers:
+            return real(host, port)
+        asked.append(host)
+        return [
+            (socket.AF_INET6, (a, port, 0, 0)) if ":" in a else (socket.AF_INET, (a, port))
+            for a in answers[host]
+        ]
+
+    monkeypatch.setattr(webhooks, "_resolve", resolve)
+    answers["asked"] = asked
+    return answers
+
+
+NOT_PUBLIC = [
+    "http://127.0.0.1:8080/hook",
+    "http://10.0.0.7/hook",
+    "http://172.16.3.4/hook",
+    "http://192.168.1.20/hook",
+    "http://100.64.0.1/hook",  # carrier-grade NAT
+    "http://169.254.169.254/latest/meta-data/",  # a cloud's metadata service
+    "http://0.0.0.0:8080/hook",
+    "http://224.0.0.1/hook",  # multicast
+    "http://240.0.0.1/hook",  # reserved
+    "http://[::1]:8080/hook",
+    "http://[::ffff:127.0.0.1]/hook",  # IPv4 inside IPv6
+    "http://[fe80::1]/hook",
+    "http://[fd00::1]/hook",
+    "http://127.1:8080/hook",  # short, decimal and hex spellings of 127.0.0.1
+    "http://2130706433/hook",
+    "http://0x7f000001/hook",
+    "http://localhost:8080/hook",  # a name for loopback
+]
+
+
+@pytest.mark.parametrize("url", NOT_PUBLIC)
+def test_a_private_or_local_address_is_refused_when_saved(client, auth, make, app, public_only,
+                                                          url):  # fmt: skip
+    auth.login(make.user(Role.ADMIN))
+    response = client.post("/admin/webhooks", data={"url": url, "events": ["idea.created"]})
+    assert response.status_code == 422
+    error = re.search(r'<p class="field-error" id="f-url-error">([^<]+)', response.text).group(1)
+    assert "webhooks go to public addresses only" in html.unescape(error)
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Webhook.id))) == 0
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [["10.0.0.5"], ["169.254.169.254"], ["93.184.215.14", "127.0.0.1"], ["::1"]],
+    ids=["private", "metadata", "one-of-two", "ipv6-loopback"],
+)
+def test_a_name_resolving_to_a_private_address_is_refused(client, auth, make, app, public_only,
+                                                          dns, answers):  # fmt: skip
+    dns["hooks.customer.example"] = answers
+    auth.login(make.user(Role.ADMIN))
+    url = "https://hooks.customer.example/stimme"
+    response = client.post("/admin/webhooks", data={"url": url, "events": ["idea.created"]})
+    assert response.status_code == 422
+    assert "hooks.customer.example (" in response.text
+    assert "webhooks go to public addresses only" in response.text
+
+    dns["hooks.public.example"] = ["93.184.215.14"]  # and editing a good hook is checked too
+    created = client.post("/admin/webhooks", data={"url": "https://hooks.public.example/x",
+                                                   "events": ["idea.created"]})  # fmt: skip
+    assert created.status_code == 303
+    edited = client.post(created.location, data={"url": url, "events": ["idea.created"]})
+    assert edited.status_code == 422
+    with app.app_context():
+        assert db.session.scalar(db.select(Webhook.url)) == "https://hooks.public.example/x"
+
+
+def test_a_name_that_turns_private_after_saving_is_refused_at_delivery(
+    client, auth, make, app, receiver, public_only, dns
+):
+    """DNS rebinding: the name is public when the hook is saved, then points inside."""
+    dns["hooks.customer.example"] = ["93.184.215.14"]
+    auth.login(make.user(Role.ADMIN))
+    url = f"http://hooks.customer.example:{receiver.server.server_port}/hooks/stimme"
+    created = client.post("/admin/webhooks", data={"url": url, "events": ["idea.created"]})
+    assert created.status_code == 303
+    dns["hooks.customer.example"] = ["127.0.0.1"]  # where the receiver listens
+    make.idea(make.board(), make.user())
+    run_worker(app)
+    assert receiver.take() == []
+    (delivery,) = deliveries(app)
+    assert delivery.response_code is None and delivery.attempts == 1
+    assert delivery.error == (
+        "hooks.customer.example (127.0.0.1) is a private, local or reserved address: "
+        "webhooks go to public addresses only."
+    )
+
+
+def test_a_stored_private_address_is_refused_at_delivery_and_by_send_test(
+    client, auth, make, app, receiver, public_only
+):
+    hook = add_hook(app, receiver.url)  # saved before the check, or straight into the database
+    make.idea(make.board(), make.user())
+    run_worker(app)
+    auth.login(make.user(Role.ADMIN))
+    answer = client.post(f"/admin/webhooks/{hook.id}/test", follow_redirects=True)
+    assert "The test failed: 127.0.0.1 is a private, local or reserved address" in answer.text
+    assert receiver.take() == []
+    assert [d.response_code for d in deliveries(app)] == [None, None]
+
+
+def test_the_address_checked_is_the_address_connected_to(make, app, receiver, dns):
+    """One lookup per delivery: the connection goes to the answer that was checked, and
+    the receiver still sees its own name in Host."""
+    dns["hooks.customer.example"] = ["127.0.0.1"]  # allowed here: development
+    port = receiver.server.server_port
+    add_hook(app, f"http://hooks.customer.example:{port}/hooks/stimme")
+    make.idea(make.board(), make.user())
+    run_worker(app)
+    ((path, headers, _body),) = receiver.take()
+    assert path == "/hooks/stimme" and headers["Host"] == f"hooks.customer.example:{port}"
+    assert dns["asked"] == ["hooks.customer.example"]
+
+
+@pytest.mark.parametrize(
+    ("env", "allowed"),
+    [
+        ({"PORTAL_ENV": "production", "SECRET_KEY": "x" * 32}, False),
+        ({"PORTAL_ENV": "development"}, True),
+        ({"PORTAL_ENV": "development", "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "0"}, False),
+        (
+            {
+                "PORTAL_ENV": "production",
+                "SECRET_KEY": "x" * 32,
+                "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "1",
+            },
+            True,
+        ),  # fmt: skip
+    ],
+)
+def test_private_addresses_are_refused_unless_a_setting_allows_them(tmp_path, env, allowed):
+    assert load_config(str(tmp_path), env)["WEBHOOK_ALLOW_PRIVATE_ADDRESSES"] is allowed
+
+
+def test_a_setting_that_is_no_switch_stops_the_start(tmp_path):
+    with pytest.raises(ConfigError, match="WEBHOOK_ALLOW_PRIVATE_ADDRESSES must be 1 or 0"):
+        load_config(str(tmp_path), {"PORTAL_ENV": "development",
+                                    "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "maybe"})  # fmt: skip

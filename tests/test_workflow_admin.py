@@ -85,3 +85,10 @@ def test_turned_off_moves_are_refused(client, make, auth, app):
     client.post(f"/ideas/{number}/status", data={"status": "under_review"})
     client.post(f"/ideas/{number}/status", data={"status": "completed"})
     assert status_of(app, number) == "completed"
+
+
+def test_a_status_label_loses_control_characters(client, make, auth):
+    auth.login(make.user(Role.ADMIN))
+    assert add_status(client, label="In\x00 be\x1bta\u200b").status_code == 303
+    page = client.get("/admin/workflow").text
+    assert "In beta\u200b" in page and "\x1b" not in page

@@ -16,7 +16,7 @@ from portal import workflow
 from portal.api.errors import Unauthenticated
 from portal.api.inputs import field, json_body, paging, query_choice, query_int
 from portal.api.serialize import board_json, comment_json, idea_json, iso
-from portal.extensions import csrf, db, limiter, login_manager
+from portal.extensions import csrf, db, login_manager
 from portal.markup import clean_text
 from portal.models import Comment, Idea
 from portal.operations import ValidationError
@@ -27,7 +27,7 @@ from portal.operations.merges import merge_ideas
 from portal.operations.status import change_status
 from portal.operations.tokens import token_hash, user_for_token
 from portal.operations.votes import cast_vote, retract_vote
-from portal.ratelimits import limit_for, rate_key
+from portal.ratelimits import named_limit
 from portal.search import SearchQuery, search_ideas, similar_ideas
 from portal.views.helpers import MAX_ID, get_idea, visible_boards
 from portal.views.public import SORTS, listed_ideas, my_votes
@@ -53,7 +53,7 @@ def api_rate_key() -> str:
     return f"token:{token_hash(token)[:24]}" if token else f"ip:{request.remote_addr}"
 
 
-limiter.limit(limit_for("api"), key_func=api_rate_key)(bp)
+named_limit("api", key_func=api_rate_key)(bp)  # one count over all its routes
 
 
 @bp.before_request
@@ -167,7 +167,7 @@ def matching_numbers(text: str, boards: list[str], board: str, status: str) -> l
 
 
 @bp.post("/ideas")
-@limiter.limit(limit_for("post"), key_func=rate_key)
+@named_limit("post")
 def post_idea():
     author = signed_in()
     data = json_body()
@@ -222,7 +222,7 @@ def patch_idea(number):
 
 
 @bp.put("/ideas/<int:number>/vote")
-@limiter.limit(limit_for("vote"), key_func=rate_key)
+@named_limit("vote")
 def vote(number):
     voter = signed_in()
     idea = get_idea(number)
@@ -233,7 +233,7 @@ def vote(number):
 
 
 @bp.delete("/ideas/<int:number>/vote")
-@limiter.limit(limit_for("vote"), key_func=rate_key)
+@named_limit("vote")
 def unvote(number):
     voter = signed_in()
     state = retract_vote(voter, get_idea(number))
@@ -261,7 +261,7 @@ def comments(number):
 
 
 @bp.post("/ideas/<int:number>/comments")
-@limiter.limit(limit_for("comment"), key_func=rate_key)
+@named_limit("comment")
 def post_comment(number):
     author = signed_in()
     idea = get_idea(number)
@@ -307,7 +307,7 @@ def merge(number):
 
 
 @bp.post("/ideas/<int:number>/flags")
-@limiter.limit(limit_for("flag"), key_func=rate_key)
+@named_limit("flag")
 def flag_idea(number):
     user = signed_in()
     idea = get_idea(number)

@@ -1,16 +1,36 @@
+"""Accounts: sign-up and confirmation, passwords and reset links, server-side sessions,
+two-factor sign-in, and email settings."""
+
+import base64
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, render_template, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal import totp
 from portal.extensions import db
 from portal.markup import clean_text
-from portal.models import AccountToken, Role, User, utcnow
+from portal.models import (
+    AccountToken,
+    ApiToken,
+    Idea,
+    Notification,
+    RecoveryCode,
+    Role,
+    Subscription,
+    User,
+    UserSession,
+    Vote,
+    utcnow,
+)
 from portal.operations import OperationError, ValidationError
+from portal.operations.audit import record_audit
+from portal.operations.votes import lock_voters, recount_votes
 from portal.outbox import queue_email
+from portal.settings import site_settings
 
 EMAIL_PREFERENCES = {
     "all": "Everything on ideas I follow",
@@ -24,8 +44,19 @@ EMAIL_FREQUENCIES = {
 PASSWORD_MIN = 10
 NAME_MAX = 80
 TOKEN_LIFETIMES = {"verify": timedelta(hours=48), "reset": timedelta(hours=1)}
+LINK_USED = "This link has expired or was already used. Ask for a new one."
 # Checked against when the email is unknown, so a miss costs as much time as a hit.
 _DUMMY_HASH = generate_password_hash("not a real password")
+# Writing last_seen_at on every request would make each page a write; once a minute is
+# enough to show when a session was last used and to end idle ones.
+SESSION_TOUCH_INTERVAL = timedelta(minutes=1)
+RECOVERY_CODE_COUNT = 10
+WRONG_CODE = "That code is not right. Codes change every 30 seconds, and each works once."
+
+
+def _digest(secret: str) -> str:
+    # A fast hash is enough: tokens and codes are random, not passwords to be guessed.
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def normalise_email(email: str) -> str:
@@ -59,27 +90,41 @@ def issue_token(user: User, purpose: str) -> str:
         AccountToken(
             user=user,
             purpose=purpose,
-            token_hash=hashlib.sha256(token.encode()).hexdigest(),
+            token_hash=_digest(token),
             expires_at=utcnow() + TOKEN_LIFETIMES[purpose],
         )
     )
     return token
 
 
+def valid_token(token: str, purpose: str) -> AccountToken | None:
+    """The unused, unexpired token row, without using it up (for pages that only ask)."""
+    row = db.session.scalar(
+        db.select(AccountToken).filter_by(token_hash=_digest(token or ""), purpose=purpose)
+    )
+    if row is None or row.used_at is not None or row.expires_at < utcnow():
+        return None
+    return row
+
+
 def redeem_token(token: str, purpose: str) -> User:
     """Use up a valid token and return its user; raises OperationError."""
-    digest = hashlib.sha256((token or "").encode()).hexdigest()
-    row = db.session.scalar(db.select(AccountToken).filter_by(token_hash=digest, purpose=purpose))
-    if row is None or row.used_at is not None or row.expires_at < utcnow():
-        raise OperationError("This link has expired or was already used. Ask for a new one.")
+    row = valid_token(token, purpose)
+    if row is None:
+        raise OperationError(LINK_USED)
     row.used_at = utcnow()
     return row.user
 
 
+def _render_mail(template: str, **context) -> tuple[str, str]:
+    return (
+        render_template(f"mail/{template}.txt", **context),
+        render_template(f"mail/{template}.html", **context),
+    )
+
+
 def _send_template(user_email: str, subject: str, template: str, **context) -> None:
-    text = render_template(f"mail/{template}.txt", **context)
-    html = render_template(f"mail/{template}.html", **context)
-    queue_email(user_email, subject, text, html)
+    queue_email(user_email, subject, *_render_mail(template, **context))
 
 
 def send_verification(user: User) -> None:
@@ -135,22 +180,30 @@ def authenticate(email: str, password: str) -> User | None:
 
 
 def request_password_reset(email: str) -> None:
-    """Mail a reset link if the address has an account; silent otherwise."""
+    """Mail a reset link if the address has an account; silent otherwise.
+
+    An unknown address costs about the same: its link and mail are made, then dropped.
+    """
     try:
         user = find_user(normalise_email(email))
     except ValidationError:
-        return
+        user = None
     if user is None or not user.is_active:
+        stand_in = User(email="", name="", password_hash="")
+        link = absolute_url("auth.reset", token=secrets.token_urlsafe(32))
+        _render_mail("reset", user=stand_in, link=link)
         return
     link = absolute_url("auth.reset", token=issue_token(user, "reset"))
     _send_template(user.email, "Reset your password", "reset", user=user, link=link)
 
 
 def reset_password(token: str, password: str) -> User:
-    """Set a new password from a reset link; other sessions end. Raises OperationError."""
+    """Set a new password from a reset link; every session of the account ends (the view
+    starts a new one). Raises OperationError."""
     _check_password(password)
     user = redeem_token(token, "reset")
     set_password(user, password)
+    end_other_sessions(user, keep_token=None)
     user.email_verified_at = user.email_verified_at or utcnow()  # the link proved the address
     return user
 
@@ -158,7 +211,16 @@ def reset_password(token: str, password: str) -> User:
 def set_password(user: User, password: str) -> None:
     _check_password(password)
     user.password_hash = generate_password_hash(password)
-    user.session_version += 1
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Change the password of the signed-in user, whose other sessions end; raises
+    ValidationError."""
+    if not check_password_hash(user.password_hash, current or ""):
+        raise ValidationError({"current_password": "That is not your current password."})
+    _check_password(new, field="new_password")
+    set_password(user, new)
+    end_other_sessions(user, keep_token=user.session_token)
 
 
 def set_email_preference(user: User, choice: str | None, frequency: str | None = None) -> None:
@@ -173,3 +235,264 @@ def set_email_preference(user: User, choice: str | None, frequency: str | None =
         user.digest_sent_at = utcnow()  # the first digest covers the week from now on
     user.email_preference = choice
     user.email_frequency = frequency
+
+
+# -- server-side sessions ----------------------------------------------------------------
+
+
+def open_session(user: User, remember: bool, user_agent: str, ip_address: str) -> str:
+    """Start a session for user; returns its token, which only the cookie holds."""
+    token = secrets.token_urlsafe(32)
+    _forget_ended_sessions(user)
+    db.session.add(
+        UserSession(
+            user_id=user.id,
+            token_hash=_digest(token),
+            remember=remember,
+            device=describe_device(user_agent or ""),
+            ip_address=(ip_address or "")[:45],
+        )
+    )
+    return token
+
+
+def session_has_ended(row: UserSession, now: datetime | None = None) -> bool:
+    """True once the session was idle too long, or is older than any session may be."""
+    config = current_app.config
+    now = now or utcnow()
+    idle = config["SESSION_REMEMBER_TIMEOUT" if row.remember else "SESSION_IDLE_TIMEOUT"]
+    return now - row.last_seen_at > idle or now - row.created_at > config["SESSION_MAX_AGE"]
+
+
+# Built once: every signed-in request runs it, and building it would cost half as much again.
+SESSION_AND_USER = (
+    db.select(UserSession, User)
+    .join(User, User.id == UserSession.user_id)
+    .where(UserSession.token_hash == db.bindparam("token_hash"))
+)
+
+
+def use_session(token: str) -> User | None:
+    """The user of the live session with this token, in one query; None once it ended.
+
+    Notes the use at most once a minute: the caller commits that change.
+    """
+    found = db.session.execute(SESSION_AND_USER, {"token_hash": _digest(token)}).one_or_none()
+    if found is None:
+        return None
+    row, user = found
+    now = utcnow()
+    if not user.is_active or session_has_ended(row, now):
+        return None
+    if now - row.last_seen_at >= SESSION_TOUCH_INTERVAL:
+        row.last_seen_at = now
+    user.session_token = token
+    return user
+
+
+def active_sessions(user: User) -> list[UserSession]:
+    """The user's live sessions, the most recently used first."""
+    rows = db.session.scalars(
+        db.select(UserSession)
+        .filter_by(user_id=user.id)
+        .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
+    )
+    return [row for row in rows if not session_has_ended(row)]
+
+
+def is_current_session(user: User, row: UserSession) -> bool:
+    return user.session_token is not None and row.token_hash == _digest(user.session_token)
+
+
+def close_session(token: str) -> None:
+    """Sign out: the session's row goes, so its cookie is refused from now on."""
+    db.session.execute(db.delete(UserSession).where(UserSession.token_hash == _digest(token)))
+
+
+def end_session(user: User, session_id: int) -> UserSession:
+    """End one of user's own sessions; raises OperationError for any other."""
+    row = db.session.get(UserSession, session_id)
+    if row is None or row.user_id != user.id:
+        raise OperationError("That is not one of your sessions.")
+    db.session.delete(row)
+    return row
+
+
+def end_other_sessions(user: User, keep_token: str | None) -> None:
+    """End every session of user but the one with keep_token (all of them for None)."""
+    query = db.delete(UserSession).where(UserSession.user_id == user.id)
+    if keep_token is not None:
+        query = query.where(UserSession.token_hash != _digest(keep_token))
+    db.session.execute(query)
+
+
+def _forget_ended_sessions(user: User) -> None:
+    for row in db.session.scalars(db.select(UserSession).filter_by(user_id=user.id)):
+        if session_has_ended(row):
+            db.session.delete(row)
+
+
+BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"),
+            ("Chrome/", "Chrome"), ("Safari/", "Safari"))  # fmt: skip
+SYSTEMS = (("iPhone", "iOS"), ("iPad", "iPadOS"), ("Android", "Android"),
+           ("Windows", "Windows"), ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"),
+           ("Linux", "Linux"))  # fmt: skip
+
+
+def describe_device(user_agent: str) -> str:
+    """A person's words for a browser: "Firefox on Linux", from its User-Agent."""
+    browser = next((name for mark, name in BROWSERS if mark in user_agent), None)
+    system = next((name for mark, name in SYSTEMS if mark in user_agent), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or (f"A browser on {system}" if system else "An unknown browser")
+
+
+# -- two-factor sign-in ------------------------------------------------------------------
+
+
+def must_set_up_two_factor(user: User) -> bool:
+    """Staff of a site that requires two-factor sign-in, who have not set it up yet."""
+    return user.is_staff and not user.has_two_factor and _required_for_staff()
+
+
+def _required_for_staff() -> bool:
+    return site_settings().get("require_staff_two_factor") == "1"
+
+
+def enable_two_factor(user: User, secret: str, code: str) -> list[str]:
+    """Turn two-factor sign-in on once code shows the app holds secret; returns the
+    recovery codes, to be shown this once. Raises OperationError."""
+    if user.has_two_factor:
+        raise OperationError("Two-factor sign-in is on already.")
+    if not totp.is_secret(secret or ""):
+        raise OperationError("That setup is not valid any more: start again.")
+    step = totp.matching_step(secret, code or "", after=0)
+    if step is None:
+        raise ValidationError({"code": WRONG_CODE})
+    user.totp_secret, user.totp_last_step = secret, step
+    return _new_recovery_codes(user)
+
+
+def check_second_factor(user: User, code: str) -> None:
+    """Accept a code from the app or a recovery code, each only once; raises
+    ValidationError.
+
+    Both are used up by one conditional statement, so two sign-ins racing with the same
+    code cannot both win (the second waits for the first's row lock, then finds nothing).
+    """
+    step = totp.matching_step(user.totp_secret or "", code or "", after=user.totp_last_step)
+    if step is not None and _used_up(
+        db.update(User)
+        .where(User.id == user.id, User.totp_last_step < step)
+        .values(totp_last_step=step)
+    ):
+        return
+    if not _used_up(
+        db.delete(RecoveryCode).where(
+            RecoveryCode.user_id == user.id, RecoveryCode.code_hash == _recovery_hash(code)
+        )
+    ):
+        raise ValidationError({"code": WRONG_CODE})
+
+
+def _used_up(statement) -> bool:
+    return db.session.execute(statement).rowcount == 1
+
+
+def disable_two_factor(user: User, proof: str) -> None:
+    """Turn two-factor sign-in off, given a current code or the password; raises
+    ValidationError."""
+    if user.is_staff and _required_for_staff():
+        raise OperationError("This site requires two-factor sign-in for its staff.")
+    _confirm_identity(user, proof)
+    user.totp_secret = None
+    db.session.execute(db.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+
+
+def replace_recovery_codes(user: User, proof: str) -> list[str]:
+    """New recovery codes (the old ones stop working), given a current code or the
+    password; raises ValidationError."""
+    _confirm_identity(user, proof)
+    return _new_recovery_codes(user)
+
+
+def recovery_codes_left(user: User) -> int:
+    return db.session.scalar(db.select(db.func.count(RecoveryCode.id)).filter_by(user_id=user.id))
+
+
+def _confirm_identity(user: User, proof: str) -> None:
+    if not user.has_two_factor:
+        raise OperationError("Two-factor sign-in is off.")
+    if check_password_hash(user.password_hash, proof or ""):
+        return
+    try:
+        check_second_factor(user, proof)
+    except ValidationError:
+        raise ValidationError({"proof": "Enter a current code or your password."}) from None
+
+
+def _new_recovery_codes(user: User) -> list[str]:
+    db.session.execute(db.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    codes = []
+    for _ in range(RECOVERY_CODE_COUNT):
+        raw = base64.b32encode(secrets.token_bytes(10)).decode().lower()  # 80 random bits
+        codes.append("-".join(raw[i : i + 4] for i in range(0, 16, 4)))
+    db.session.add_all(RecoveryCode(user_id=user.id, code_hash=_recovery_hash(c)) for c in codes)
+    return codes
+
+
+def _recovery_hash(code: str) -> str:
+    """Recovery codes match however they are typed: case, spaces and dashes do not count."""
+    return _digest("".join(ch for ch in (code or "").lower() if ch.isalnum()))
+
+
+# -- deleting an account -----------------------------------------------------------------
+
+# What belongs to a person alone and goes with their account; their ideas, comments and
+# flags stay, shown under "Deleted user".
+PERSONAL_ROWS = (UserSession, RecoveryCode, AccountToken, ApiToken, Subscription, Notification)
+
+
+def delete_account(user: User, password: str) -> int:
+    """Delete user's account for good: votes, sessions, tokens, subscriptions and
+    notices go, name and address are wiped, and every idea they voted on is recounted.
+    Returns how many votes went. Raises ValidationError or OperationError; the caller
+    commits."""
+    if not check_password_hash(user.password_hash, password or ""):
+        raise ValidationError({"password": "That is not your password."})
+    if user.has_role(Role.ADMIN) and not _another_admin(user):
+        raise OperationError("You are the only admin: make someone else an admin first.")
+    lock_voters([user.id])  # their votes elsewhere wait for this to finish
+    voted = db.session.scalars(
+        db.select(Idea)
+        .where(Idea.id.in_(db.select(Vote.idea_id).where(Vote.user_id == user.id)))
+        .order_by(Idea.id)
+        .with_for_update()
+    ).all()
+    db.session.execute(db.delete(Vote).where(Vote.user_id == user.id))
+    for idea in voted:
+        recount_votes(idea)
+        idea.refresh_trending()
+    for model in PERSONAL_ROWS:
+        db.session.execute(db.delete(model).where(model.user_id == user.id))
+    record_audit(user, "account.delete", user, after={"votes_withdrawn": len(voted)})
+    user.deleted_at = utcnow()
+    user.name = "Deleted user"
+    user.email = f"deleted-{user.id}@deleted.invalid"  # the address may sign up again
+    user.password_hash = "!"  # matches no password
+    user.totp_secret, user.is_trusted, user.email_preference = None, False, "none"
+    return len(voted)
+
+
+def _another_admin(user: User) -> bool:
+    return (
+        db.session.scalar(
+            db.select(User.id)
+            .where(
+                User.role_value >= int(Role.ADMIN), User.id != user.id, User.deleted_at.is_(None)
+            )
+            .limit(1)
+        )
+        is not None
+    )

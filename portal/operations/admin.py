@@ -1,6 +1,7 @@
 """Admins set up the site: boards and their categories, people's roles, the site settings."""
 
 import re
+import unicodedata
 
 from portal.extensions import db
 from portal.markup import clean_text, render_markdown
@@ -14,7 +15,7 @@ COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 NAME_MAX = 80
 GUIDELINES_MAX = 5_000
 BOARD_FIELDS = ("name", "description", "is_private", "votes_per_user", "max_votes_per_idea",
-                "hold_new_posts")  # fmt: skip
+                "hold_new_posts", "voters_public")  # fmt: skip
 
 
 def require_admin(actor) -> None:
@@ -42,6 +43,7 @@ def save_board(actor, board: Board | None, form: dict) -> Board:
         "description": clean_text(form.get("description", ""))[:2000],
         "is_private": bool(form.get("is_private")),
         "hold_new_posts": bool(form.get("hold_new_posts")),
+        "voters_public": bool(form.get("voters_public")),
         "votes_per_user": _number(form.get("votes_per_user"), "votes_per_user", 0, 1000, errors),
         "max_votes_per_idea": _number(
             form.get("max_votes_per_idea") or 1, "max_votes_per_idea", 1, 3, errors
@@ -66,13 +68,24 @@ def save_board(actor, board: Board | None, form: dict) -> Board:
     return board
 
 
+def _category_slug(name: str, taken: set[str]) -> str:
+    """ "Übersicht" gives "ubersicht"; a name with no Latin letters ("日本語") a free
+    "category-N", so every language can name its categories."""
+    latin = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", latin.lower()).strip("-")[:60]
+    if slug:
+        return slug
+    return next(f"category-{n}" for n in range(1, len(taken) + 2) if f"category-{n}" not in taken)
+
+
 def add_category(actor, board: Board, name: str) -> Category:
     require_admin(actor)
     name = clean_text(name or "")
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60]
-    if not name or len(name) > NAME_MAX or not slug:
+    if not name or len(name) > NAME_MAX:
         raise ValidationError({"category": f"A category name of at most {NAME_MAX} characters."})
-    if any(category.slug == slug for category in board.categories):
+    taken = {category.slug for category in board.categories}
+    slug = _category_slug(name, taken)
+    if slug in taken or any(category.name == name for category in board.categories):
         raise ValidationError({"category": f"{board.name} already has that category."})
     category = Category(board=board, name=name, slug=slug)
     db.session.add(category)
@@ -96,7 +109,8 @@ def set_role(actor, user: User, role_value: str) -> None:
 
 
 def save_site(actor, form: dict) -> None:
-    """The site's name, accent colour, and the guidelines shown where ideas are posted."""
+    """The site's name, accent colour, the guidelines shown where ideas are posted, and
+    whether staff must use two-factor sign-in."""
     require_admin(actor)
     name = clean_text(form.get("site_name", ""))
     accent = (form.get("accent") or "").strip()
@@ -110,8 +124,11 @@ def save_site(actor, form: dict) -> None:
         errors["guidelines"] = f"At most {GUIDELINES_MAX:,} characters."
     if errors:
         raise ValidationError(errors)
-    before = {key: site_settings()[key] for key in ("site_name", "accent", "guidelines")}
+    keys = ("site_name", "accent", "guidelines", "require_staff_two_factor")
+    before = {key: site_settings()[key] for key in keys}
+    two_factor = "1" if form.get("require_staff_two_factor") else ""
     values = {"site_name": name, "accent": accent, "guidelines": guidelines,
-              "guidelines_html": render_markdown(guidelines) if guidelines else ""}  # fmt: skip
+              "guidelines_html": render_markdown(guidelines) if guidelines else "",
+              "require_staff_two_factor": two_factor}  # fmt: skip
     save_settings(values)
     record_audit(actor, "site.settings", None, before, {k: values[k] for k in before})

@@ -5,6 +5,7 @@ from portal.models import Role, StatusChange, utcnow
 from portal.notifications import queue_fan_out
 from portal.operations import Conflict, PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
+from portal.operations.votes import fit_votes_to_budgets, lock_voters, recount_votes, voter_ids
 from portal.operations.webhooks import queue_status_changed
 from portal.search import queue_reindex
 
@@ -28,6 +29,10 @@ def change_status(actor, idea, target: str, response: str = "") -> StatusChange:
         raise ValidationError(
             {"response": f"A response can have at most {RESPONSE_MAX:,} characters."}
         )
+    # Votes left budgets when the idea closed; reopened, it holds them again.
+    reopening = idea.board.has_budget and not idea.accepts_votes and workflow.accepts_votes(target)
+    if reopening:
+        lock_voters(voter_ids(idea))
     change = StatusChange(
         idea_id=idea.id,
         author_id=actor.id,
@@ -37,9 +42,15 @@ def change_status(actor, idea, target: str, response: str = "") -> StatusChange:
         response_html=render_markdown(response) if response else "",
     )
     db.session.add(change)
-    record_audit(actor, "idea.status", idea, {"status": idea.status}, {"status": target})
+    before = {"status": idea.status}
     idea.status = target
     idea.updated_at = idea.status_changed_at = utcnow()
+    after = {"status": target}
+    if reopening and (taken := fit_votes_to_budgets(idea)):
+        # Spent elsewhere while the idea was closed: those votes stay where they went.
+        after["votes_taken_back"] = {str(user_id): weight for user_id, weight in taken.items()}
+        recount_votes(idea)
+    record_audit(actor, "idea.status", idea, before, after)
     idea.refresh_trending()
     db.session.flush()
     queue_reindex(idea)

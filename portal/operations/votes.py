@@ -25,11 +25,13 @@ class VoteState:
 
 
 def budget_used(user, board) -> int:
-    """Weight the user has on this board's ideas that still hold budget votes.
+    """Weight the user has on this board's ideas that still hold budget votes."""
+    return _budget_used(user.id, board)
 
-    Written as EXISTS so every database starts from the person's few votes, not from
-    the board's many ideas (see bench/README.md).
-    """
+
+def _budget_used(user_id: int, board) -> int:
+    # EXISTS, so every database starts from the person's few votes, not from the board's
+    # many ideas (see bench/README.md).
     in_budget = (
         db.select(Idea.id)
         .where(
@@ -40,8 +42,81 @@ def budget_used(user, board) -> int:
         .exists()
     )
     return db.session.scalar(
-        db.select(func.coalesce(func.sum(Vote.weight), 0)).where(Vote.user_id == user.id, in_budget)
+        db.select(func.coalesce(func.sum(Vote.weight), 0)).where(Vote.user_id == user_id, in_budget)
     )
+
+
+def budget_room(user_id: int, idea) -> int | None:
+    """Budget votes user_id may still add to idea, or None when nothing limits them (no
+    budget on its board, or a status that holds no budget votes)."""
+    board = idea.board
+    if not board.has_budget or not workflow.accepts_votes(idea.status):
+        return None
+    return max(board.votes_per_user - _budget_used(user_id, board), 0)
+
+
+def lock_voters(user_ids) -> None:
+    """Lock these people's rows (PostgreSQL; the write lock on SQLite), in id order, as
+    cast_vote locks one: their votes elsewhere wait, so a budget checked here stays true.
+    Call it before the first write of the operation."""
+    begin_writing()
+    ids = sorted(set(user_ids))
+    if ids and db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            db.select(_user.c.id)
+            .where(_user.c.id.in_(ids))
+            .order_by(_user.c.id)
+            .with_for_update(key_share=True)
+        )
+
+
+def voter_ids(*ideas) -> list[int]:
+    return list(
+        db.session.scalars(
+            db.select(Vote.user_id).where(Vote.idea_id.in_([idea.id for idea in ideas])).distinct()
+        )
+    )
+
+
+def recount_votes(idea) -> None:
+    """Set idea's vote_count to the sum of its votes' weights, as it must always be."""
+    idea.vote_count = db.session.scalar(
+        db.select(func.coalesce(func.sum(Vote.weight), 0)).filter_by(idea_id=idea.id)
+    )
+
+
+def fit_votes_to_budgets(idea) -> dict[int, int]:
+    """Where idea holds budget votes again (reopened, or given back by an undone merge),
+    take back from its votes what each voter has spent on the board's other ideas since;
+    returns {user_id: weight taken back}. The idea's vote_count is the caller's to recount.
+    """
+    board = idea.board
+    if not board.has_budget or not workflow.accepts_votes(idea.status):
+        return {}
+    db.session.flush()
+    on_this_idea = db.select(Vote.user_id).where(Vote.idea_id == idea.id)
+    overspent = db.session.execute(
+        db.select(Vote.user_id, func.sum(Vote.weight))
+        .join(Idea, Idea.id == Vote.idea_id)
+        .where(
+            Idea.board_id == board.id,
+            Idea.status.in_(workflow.voting_statuses()),
+            Vote.user_id.in_(on_this_idea),
+        )
+        .group_by(Vote.user_id)
+        .having(func.sum(Vote.weight) > board.votes_per_user)
+    ).all()
+    taken = {}
+    for user_id, used in overspent:
+        vote = db.session.scalar(db.select(Vote).filter_by(user_id=user_id, idea_id=idea.id))
+        over = used - board.votes_per_user
+        taken[user_id] = min(over, vote.weight)
+        if over >= vote.weight:
+            db.session.delete(vote)
+        else:
+            vote.weight -= over
+    db.session.flush()
+    return taken
 
 
 def votes_left(user, board) -> int | None:

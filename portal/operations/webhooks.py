@@ -4,18 +4,27 @@ An event writes one WebhookDelivery (the exact body) and one outbox row per subs
 in the event's own transaction; the worker sends it, retrying with the outbox's backoff
 until MAX_ATTEMPTS have failed. A failing hook is shown to admins, never switched off.
 Only what customers may read leaves: no held or hidden idea, never an internal note.
+
+Addresses are public ones only (no server-side request forgery): a hook may not point at
+a private, loopback, link-local, multicast or reserved address, checked when it is saved
+and again at every delivery, after resolving the name, on the very address then connected
+to (so a name that changes its answer in between cannot reach inside).
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES lifts this, for development and tests on one machine.
 """
 
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import secrets
+import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from contextlib import suppress
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
+
+from flask import current_app
 
 from portal.api.serialize import comment_json, idea_json, iso, person_json
 from portal.extensions import db
@@ -156,12 +165,107 @@ def signed_headers(secret: str, event: str, delivery_id: int, body: str) -> dict
     }
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # a 3xx is the receiver's answer, not an address to post the event to
+# -- where a hook may send: public addresses only -------------------------------------
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv4 addresses reached through a gateway
+SPECIAL_ADDRESSES = ("is_private", "is_loopback", "is_link_local", "is_multicast",
+                     "is_reserved", "is_unspecified")  # fmt: skip
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+class AddressRefused(Exception):
+    """The hook's host is, or resolves to, an address webhooks may not reach."""
+
+
+def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True for an address on the public internet; IPv4 inside IPv6 is judged as IPv4."""
+    if address.version == 6:
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in NAT64:
+            embedded = ipaddress.ip_address(int(address) & 0xFFFFFFFF)
+        if embedded is None and address.teredo:
+            embedded = address.teredo[1]
+        if embedded is not None:
+            return is_public_address(embedded)
+    return address.is_global and not any(getattr(address, name) for name in SPECIAL_ADDRESSES)
+
+
+def _resolve(host: str, port: int) -> list[tuple]:
+    """The (family, socket address) pairs host resolves to; raises OSError."""
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [(family, sockaddr) for family, _type, _proto, _name, sockaddr in found]
+
+
+def public_addresses(host: str, port: int) -> list[tuple]:
+    """host's addresses, all of them public unless the site allows private ones; raises
+    AddressRefused (when any is not: a name may answer differently from one lookup to the
+    next) or OSError (no answer)."""
+    addresses = _resolve(host, port)
+    if current_app.config.get("WEBHOOK_ALLOW_PRIVATE_ADDRESSES"):
+        return addresses
+    for _family, sockaddr in addresses:
+        address = ipaddress.ip_address(sockaddr[0])
+        if not is_public_address(address):
+            shown = host if host == str(address) else f"{host} ({address})"
+            raise AddressRefused(
+                f"{shown} is a private, local or reserved address: webhooks go to public "
+                "addresses only."
+            )
+    return addresses
+
+
+def address_problem(url: str) -> str | None:
+    """Why a well-formed url may not receive webhooks, or None. A name that does not
+    resolve now is let through: every delivery checks it again."""
+    parts = urlsplit(url)
+    try:
+        public_addresses(_ascii_host(parts.hostname), parts.port or _DEFAULT_PORTS[parts.scheme])
+    except AddressRefused as refused:
+        return str(refused)
+    except (OSError, UnicodeError):
+        return None
+    return None
+
+
+def _ascii_host(host: str) -> str:
+    return host if host.isascii() else host.encode("idna").decode("ascii")
+
+
+def _connect(addresses: list[tuple], timeout: float) -> socket.socket:
+    """A connection to the first of the checked addresses that answers; raises OSError."""
+    failure = OSError("The host has no address.")
+    for family, sockaddr in addresses:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(sockaddr)
+            return sock
+        except OSError as error:
+            sock.close()
+            failure = error
+    raise failure
+
+
+class _CheckedHTTPConnection(http.client.HTTPConnection):
+    """Connects to the addresses checked beforehand, never resolving the name again; the
+    Host header (and TLS's server name) stay the hook's."""
+
+    def __init__(self, host, port, addresses, timeout):
+        super().__init__(host, port, timeout=timeout)
+        self.addresses = addresses
+
+    def connect(self):
+        self.sock = _connect(self.addresses, self.timeout)
+
+
+class _CheckedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, host, port, addresses, timeout):
+        super().__init__(host, port, timeout=timeout)
+        self.addresses = addresses
+
+    def connect(self):
+        sock = _connect(self.addresses, self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
 def _excerpt(response) -> str:
@@ -170,19 +274,29 @@ def _excerpt(response) -> str:
 
 
 def _post(url: str, body: str, headers: dict, timeout: float) -> tuple[int, str]:
-    """POST body; returns the status code and the start of the answer; raises on no answer."""
-    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    """POST body; returns the status code and the start of the answer; raises on no answer
+    and AddressRefused before connecting anywhere it may not. A redirect is an answer, not
+    an address to post the event to: it is never followed."""
+    parts = urlsplit(url)
+    host = _ascii_host(parts.hostname)
+    port = parts.port or _DEFAULT_PORTS[parts.scheme]
+    addresses = public_addresses(host, port)
+    kind = _CheckedHTTPSConnection if parts.scheme == "https" else _CheckedHTTPConnection
+    connection = kind(host, parts.port, addresses, timeout)
+    path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
+    if parts.query:
+        path += "?" + quote(parts.query, safe="/%:@!$&'()*+,;=-._~?")
     try:
-        with _opener.open(request, timeout=timeout) as response:
-            return response.status, _excerpt(response)
-    except urllib.error.HTTPError as answer:
-        with answer:
-            return answer.code, _excerpt(answer)
+        connection.request("POST", path, body=body.encode(), headers=headers)
+        response = connection.getresponse()
+        return response.status, _excerpt(response)
+    finally:
+        connection.close()
 
 
 def _describe(error: Exception) -> str:
-    reason = error.reason if isinstance(error, urllib.error.URLError) else error
-    return clean_text(f"{type(reason).__name__}: {reason}")[:EXCERPT_CHARS]
+    text = str(error) if isinstance(error, AddressRefused) else f"{type(error).__name__}: {error}"
+    return clean_text(text)[:EXCERPT_CHARS]
 
 
 def send_delivery(delivery: WebhookDelivery, timeout: float = TIMEOUT) -> None:
@@ -243,7 +357,7 @@ def validate_webhook(form) -> dict:
     events = form.getlist("events") if hasattr(form, "getlist") else form.get("events", [])
     description = " ".join(clean_text(form.get("description", "")).split())
     errors = {}
-    if problem := url_problem(url):
+    if problem := url_problem(url) or address_problem(url):
         errors["url"] = problem
     if not events or any(event not in EVENTS for event in events):
         errors["events"] = "Choose at least one event."

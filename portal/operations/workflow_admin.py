@@ -4,6 +4,7 @@ import re
 
 from portal import workflow
 from portal.extensions import db
+from portal.markup import clean_text
 from portal.models import BlockedTransition, CustomStatus
 from portal.operations import ValidationError
 from portal.operations.admin import require_admin
@@ -17,7 +18,7 @@ LABEL_MAX = 40
 def add_status(actor, slug: str, label: str, colour: str, phase: str) -> CustomStatus:
     """Add a status; its phase decides voting, budget release and the roadmap lane."""
     require_admin(actor)
-    slug, label, colour = (slug or "").strip().lower(), (label or "").strip(), colour or ""
+    slug, label, colour = (slug or "").strip().lower(), clean_text(label or ""), colour or ""
     errors = {}
     if not SLUG.fullmatch(slug):
         errors["slug"] = "2 to 40 lowercase letters, digits or _, starting with a letter."

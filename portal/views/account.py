@@ -15,11 +15,20 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
+from portal import totp
+from portal.auth_loader import second_factor_key, sign_out
 from portal.exports import personal_data
-from portal.extensions import csrf, db
+from portal.extensions import csrf, db, limiter
+from portal.forms import (
+    DeleteAccountForm,
+    PasswordChangeForm,
+    ProofForm,
+    TwoFactorSetupForm,
+    show_errors,
+)
 from portal.models import Idea, Notification, Vote, utcnow
 from portal.notifications import read_unsubscribe_token
-from portal.operations import OperationError, ValidationError
+from portal.operations import OperationError, ValidationError, accounts
 from portal.operations.accounts import (
     EMAIL_FREQUENCIES,
     EMAIL_PREFERENCES,
@@ -27,6 +36,10 @@ from portal.operations.accounts import (
 )
 from portal.operations.subscriptions import set_subscription
 from portal.operations.tokens import active_tokens, create_token, revoke_token
+from portal.ratelimits import limit_for, rate_key
+from portal.settings import site_settings
+from portal.views.auth import two_factor_limit, wrong_code
+from portal.views.helpers import MAX_ID
 
 NOTICES_SHOWN = 50
 
@@ -56,7 +69,160 @@ def profile():
         preferences=EMAIL_PREFERENCES,
         frequencies=EMAIL_FREQUENCIES,
         tokens=active_tokens(current_user),
+        sessions=accounts.active_sessions(current_user),
+        is_current=lambda row: accounts.is_current_session(current_user, row),
     )
+
+
+@bp.route("/me/password", methods=["GET", "POST"])
+@login_required
+@limiter.limit(limit_for("signin"), key_func=rate_key, methods=["POST"])
+def password():
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(
+                current_user, form.current_password.data, form.new_password.data
+            )
+            db.session.commit()
+        except ValidationError as invalid:
+            db.session.rollback()
+            show_errors(form, invalid)
+        else:
+            flash("Your password is changed, and your other sessions are signed out.", "success")
+            return redirect(url_for("account.profile") + "#security", code=303)
+    return render_template("account/password.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/me/delete", methods=["GET", "POST"])
+@login_required
+@limiter.limit(limit_for("signin"), key_func=rate_key, methods=["POST"])
+def delete_account():
+    form = DeleteAccountForm()
+    if form.validate_on_submit():
+        try:
+            withdrawn = accounts.delete_account(current_user, form.password.data)
+        except ValidationError as invalid:
+            db.session.rollback()
+            show_errors(form, invalid)
+        except OperationError as refused:
+            db.session.rollback()
+            flash(str(refused), "error")
+        else:
+            sign_out()
+            db.session.commit()
+            votes = f"{withdrawn} vote{'' if withdrawn == 1 else 's'}"
+            flash(f"Your account is deleted, and {votes} taken back. Goodbye.", "info")
+            return redirect(url_for("public.index"), code=303)
+    status = 422 if form.errors or request.method == "POST" else 200
+    return render_template("account/delete.html", form=form), status
+
+
+@bp.post("/me/sessions/<int:session_id>/end")
+@login_required
+def end_session(session_id):
+    try:
+        row = accounts.end_session(current_user, session_id if session_id <= MAX_ID else 0)
+    except OperationError:
+        abort(404)
+    if accounts.is_current_session(current_user, row):
+        sign_out()
+        db.session.commit()
+        flash("You are signed out.", "info")
+        return redirect(url_for("public.index"), code=303)
+    db.session.commit()
+    flash(f"{row.device} is signed out.", "success")
+    return redirect(url_for("account.profile") + "#sessions", code=303)
+
+
+@bp.post("/me/sessions/end-others")
+@login_required
+def end_other_sessions():
+    accounts.end_other_sessions(current_user, keep_token=current_user.session_token)
+    db.session.commit()
+    flash("You are signed out everywhere else.", "success")
+    return redirect(url_for("account.profile") + "#sessions", code=303)
+
+
+def _two_factor_page(status: int = 200, proof_form=None):
+    """The page of someone who has two-factor sign-in: turn it off, or new recovery codes."""
+    codes_left = accounts.recovery_codes_left(current_user)
+    return render_template("account/two_factor.html", proof_form=proof_form or ProofForm(),
+                           codes_left=codes_left), status  # fmt: skip
+
+
+def _show_recovery_codes(codes: list[str]):
+    """Recovery codes on this answer only: they are stored hashed and never shown again."""
+    response = make_response(render_template("account/recovery_codes.html", codes=codes))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/me/two-factor", methods=["GET", "POST"])
+@login_required
+def two_factor():
+    """Set up two-factor sign-in: a new secret on each visit, on once a code proves it."""
+    if current_user.has_two_factor:
+        return _two_factor_page()
+    form = TwoFactorSetupForm()
+    if form.validate_on_submit():
+        try:
+            codes = accounts.enable_two_factor(current_user, form.secret.data, form.code.data)
+            db.session.commit()
+        except ValidationError as invalid:
+            db.session.rollback()
+            show_errors(form, invalid)
+        except OperationError as refused:
+            db.session.rollback()
+            flash(refused.message, "error")
+            return redirect(url_for("account.two_factor"), code=303)
+        else:
+            flash("Two-factor sign-in is on.", "success")
+            return _show_recovery_codes(codes)
+    if request.method == "GET":
+        form.secret.data = totp.new_secret()
+    uri = totp.provisioning_uri(form.secret.data, current_user.email, site_settings()["site_name"])
+    page = render_template("account/two_factor_setup.html", form=form, secret=form.secret.data,
+                           qr=totp.qr_data_uri(uri),
+                           required=accounts.must_set_up_two_factor(current_user))  # fmt: skip
+    return page, 422 if form.errors else 200
+
+
+@bp.post("/me/two-factor/disable")
+@login_required
+@limiter.limit(two_factor_limit, key_func=second_factor_key, deduct_when=wrong_code)
+def disable_two_factor():
+    form = ProofForm()
+    try:
+        accounts.disable_two_factor(current_user, form.proof.data)
+        db.session.commit()
+    except OperationError as refused:
+        return _proof_refused(form, refused)
+    flash("Two-factor sign-in is off.", "success")
+    return redirect(url_for("account.profile") + "#security", code=303)
+
+
+@bp.post("/me/two-factor/recovery-codes")
+@login_required
+@limiter.limit(two_factor_limit, key_func=second_factor_key, deduct_when=wrong_code)
+def recovery_codes():
+    form = ProofForm()
+    try:
+        codes = accounts.replace_recovery_codes(current_user, form.proof.data)
+        db.session.commit()
+    except OperationError as refused:
+        return _proof_refused(form, refused)
+    flash("Here are your new recovery codes: the old ones no longer work.", "success")
+    return _show_recovery_codes(codes)
+
+
+def _proof_refused(form, refused: OperationError):
+    db.session.rollback()
+    if isinstance(refused, ValidationError):
+        show_errors(form, refused)
+        return _two_factor_page(422, form)
+    flash(refused.message, "error")
+    return redirect(url_for("account.profile") + "#security", code=303)
 
 
 @bp.post("/me/tokens")

@@ -1,25 +1,55 @@
-"""Sign-up, email confirmation, sign-in and -out, and password reset."""
+"""Sign-up, email confirmation, sign-in (with its second factor) and -out, password reset."""
 
-from flask import Blueprint, flash, redirect, render_template, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
 
+from portal.auth_loader import (
+    await_second_factor,
+    load_signed_in_user,
+    pending_sign_in,
+    second_factor_key,
+    sign_in,
+    sign_out,
+)
 from portal.extensions import db, limiter
-from portal.forms import ResetForm, ResetRequestForm, SignInForm, SignUpForm, show_errors
+from portal.forms import (
+    ActionForm,
+    ResetForm,
+    ResetRequestForm,
+    SecondFactorForm,
+    SignInForm,
+    SignUpForm,
+    show_errors,
+)
 from portal.operations import OperationError, ValidationError
 from portal.operations.accounts import (
+    LINK_USED,
     authenticate,
+    check_second_factor,
     confirm_email,
     register_user,
     request_password_reset,
     reset_password,
     send_verification,
+    valid_token,
 )
-from portal.ratelimits import limit_for
+from portal.ratelimits import limit_for, rate_key
 from portal.views.helpers import safe_next
 
 bp = Blueprint("auth", __name__)
+bp.before_app_request(load_signed_in_user)
 
 CHECK_EMAIL = "Check your email: we sent you a link to confirm your address."
+# Wrong second-factor codes per account (RATE_LIMITS["two_factor"] overrides it).
+TWO_FACTOR_LIMIT = "5 per 10 minutes"
+
+
+def two_factor_limit() -> str:
+    return current_app.config["RATE_LIMITS"].get("two_factor", TWO_FACTOR_LIMIT)
+
+
+def wrong_code(response) -> bool:
+    return response.status_code == 422
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -42,6 +72,14 @@ def signup():
 
 @bp.get("/verify/<token>")
 def verify(token):
+    """Only asks: mail scanners open links, and opening one must not confirm anything."""
+    row = valid_token(token, "verify")
+    page = render_template("auth/verify.html", token=token, form=ActionForm(), valid=bool(row))
+    return page, 200 if row else 404
+
+
+@bp.post("/verify/<token>")
+def confirm(token):
     try:
         user = confirm_email(token)
         db.session.commit()
@@ -61,7 +99,7 @@ def verify(token):
 
 @bp.post("/verify/resend")
 @login_required
-@limiter.limit(limit_for("reset"))
+@limiter.limit(limit_for("reset"), key_func=rate_key)  # per account: signed in already
 def resend_verification():
     if current_user.email_verified_at is None:
         send_verification(current_user)
@@ -70,9 +108,16 @@ def resend_verification():
     return redirect(url_for("account.profile"), code=303)
 
 
-def _start_session(user, remember: bool) -> None:
-    session.clear()  # a fresh session at sign-in: nothing carries over from before
-    login_user(user, remember=remember)
+def _finish_sign_in(user, remember: bool, target: str, welcome: str):
+    """Start the session, or first ask for the second factor when the account has one."""
+    if user.has_two_factor:
+        await_second_factor(user, remember, target)
+        db.session.commit()  # a reset's new password stands even if no code comes
+        return redirect(url_for("auth.two_factor"), code=303)
+    sign_in(user, remember)
+    db.session.commit()
+    flash(welcome, "success")
+    return redirect(target, code=303)
 
 
 @bp.route("/signin", methods=["GET", "POST"])
@@ -82,18 +127,42 @@ def signin():
     if form.validate_on_submit():
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
-            _start_session(user, remember=form.remember.data)
-            flash(f"Welcome back, {user.name}.", "success")
-            return redirect(safe_next(url_for("public.index")), code=303)
+            target = safe_next(url_for("public.index"))
+            return _finish_sign_in(user, form.remember.data, target, f"Welcome back, {user.name}.")
         form.password.errors = ["That email and password do not match an account."]
     status = 422 if form.errors else 200
     return render_template("auth/signin.html", form=form, next=safe_next("")), status
 
 
+@bp.route("/signin/code", methods=["GET", "POST"])
+@limiter.limit(two_factor_limit, key_func=second_factor_key, methods=["POST"],
+               deduct_when=wrong_code)  # fmt: skip
+def two_factor():
+    """The second step of signing in to an account with two-factor sign-in."""
+    pending = pending_sign_in()
+    if pending is None:
+        flash("Sign in again: that sign-in took too long.", "info")
+        return redirect(url_for("auth.signin"), code=303)
+    user, remember, target = pending
+    form = SecondFactorForm()
+    if form.validate_on_submit():
+        try:
+            check_second_factor(user, form.code.data)
+        except ValidationError as invalid:
+            db.session.rollback()
+            show_errors(form, invalid)
+        else:
+            sign_in(user, remember)
+            db.session.commit()
+            flash(f"Welcome back, {user.name}.", "success")
+            return redirect(target, code=303)
+    return render_template("auth/two_factor.html", form=form), 422 if form.errors else 200
+
+
 @bp.post("/signout")
 def signout():
-    logout_user()
-    session.clear()
+    sign_out()
+    db.session.commit()
     flash("You are signed out.", "info")
     return redirect(url_for("public.index"), code=303)
 
@@ -116,7 +185,6 @@ def reset(token):
     if form.validate_on_submit():
         try:
             user = reset_password(token, form.password.data)
-            db.session.commit()
         except ValidationError as invalid:
             db.session.rollback()
             show_errors(form, invalid)
@@ -125,7 +193,12 @@ def reset(token):
             flash(refused.message, "error")
             return redirect(url_for("auth.reset_request"), code=303)
         else:
-            _start_session(user, remember=False)
-            flash("Your password is changed and you are signed in.", "success")
-            return redirect(url_for("public.index"), code=303)
+            welcome = "Your password is changed and you are signed in."
+            response = _finish_sign_in(user, False, url_for("public.index"), welcome)
+            if user.has_two_factor:
+                flash("Your password is changed.", "success")
+            return response
+    if valid_token(token, "reset") is None:
+        flash(LINK_USED, "error")
+        return redirect(url_for("auth.reset_request"), code=303)
     return render_template("auth/reset.html", form=form, token=token), 422 if form.errors else 200

@@ -43,6 +43,8 @@ def dashboard():
 @login_required
 def assign(number):
     idea = get_idea(number)
+    if not idea.can_change_status(current_user):
+        abort(403)  # before reading the input: a 400 would tell outsiders who exists
     value = request.form.get("assignee", "")
     assignee = db.session.get(User, int(value)) if value.isdecimal() and len(value) < 10 else None
     if value and assignee is None:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload
 
 from portal import memberpages, workflow
 from portal.database import commit_keeping_objects, reads_first
-from portal.extensions import db, limiter
+from portal.extensions import db
 from portal.forms import CommentForm, IdeaForm, StatusForm, show_errors
 from portal.htmx import render, render_or_redirect, wants_fragment
 from portal.insights import team_promise
@@ -20,6 +20,7 @@ from portal.operations.comments import add_comment, edit_comment
 from portal.operations.flags import flag
 from portal.operations.ideas import edit_idea, existing_submission, submit_idea
 from portal.operations.merges import merge_ideas, undo_merge
+from portal.operations.moderation import require_moderator
 from portal.operations.status import change_status
 from portal.operations.subscriptions import set_subscription
 from portal.operations.votes import (
@@ -28,7 +29,7 @@ from portal.operations.votes import (
     vote_state,
     votes_left,
 )
-from portal.ratelimits import limit_for, rate_key
+from portal.ratelimits import named_limit
 from portal.search import similar_ideas
 from portal.settings import site_settings
 from portal.views.helpers import (
@@ -208,6 +209,24 @@ def idea(number, slug=None):
     return render("ideas/detail.html", "idea_page", **idea_context(idea))
 
 
+VOTERS_PER_PAGE = 100
+
+
+@bp.get("/ideas/<int:number>/voters")
+def voters(number):
+    idea = get_idea(number)
+    if not idea.board.can_see_voters(current_user):
+        abort(403)
+    votes = (
+        db.select(Vote)
+        .options(joinedload(Vote.user))
+        .filter_by(idea_id=idea.id)
+        .order_by(Vote.created_at, Vote.id)
+    )
+    page = paginate(votes, page_number(), VOTERS_PER_PAGE)
+    return render_template("ideas/voters.html", idea=idea, page=page)
+
+
 def _weight() -> int:
     value = request.form.get("weight", "1")
     return int(value) if value.isdecimal() and len(value) < 3 else 0
@@ -216,7 +235,7 @@ def _weight() -> int:
 @bp.post("/ideas/<int:number>/vote")
 @reads_first  # the person and the idea are read before the operation takes the write lock
 @login_required
-@limiter.limit(limit_for("vote"), key_func=rate_key)
+@named_limit("vote")
 def vote(number):
     idea = get_idea(number)
     site_settings()  # read now for the answer's template, not in a transaction after the vote
@@ -246,9 +265,11 @@ def vote(number):
 
 @bp.route("/b/<slug>/new", methods=["GET", "POST"])
 @login_required
-@limiter.limit(limit_for("post"), key_func=rate_key, methods=["POST"])
+@named_limit("post", methods=["POST"])
 def submit(slug):
     board = get_board(slug)
+    if not current_user.can_write:
+        abort(403)  # blocked: refused the form as the post would be (the edit form is too)
     form = IdeaForm()
     form.category.choices = [("", "No category")] + [(str(c.id), c.name) for c in board.categories]
     if not form.is_submitted():
@@ -317,7 +338,7 @@ def edit(number):
 
 @bp.post("/ideas/<int:number>/comments")
 @login_required
-@limiter.limit(limit_for("comment"), key_func=rate_key)
+@named_limit("comment")
 def comment(number):
     idea = get_idea(number)
     form = CommentForm()
@@ -455,7 +476,7 @@ def send_flag(target, back: str):
 
 @bp.post("/ideas/<int:number>/flags")
 @login_required
-@limiter.limit(limit_for("comment"), key_func=rate_key)
+@named_limit("flag")
 def flag_idea(number):
     idea = get_idea(number)
     return send_flag(idea, idea_url(idea))
@@ -463,7 +484,7 @@ def flag_idea(number):
 
 @bp.post("/comments/<int:comment_id>/flags")
 @login_required
-@limiter.limit(limit_for("comment"), key_func=rate_key)
+@named_limit("flag")
 def flag_comment(comment_id):
     comment = db.session.get(Comment, comment_id) if comment_id <= MAX_ID else None
     if comment is None or comment.is_deleted or not comment.idea.can_view(current_user):
@@ -481,6 +502,7 @@ def merge(number):
         into.isdecimal() and len(into) < 10) else None  # fmt: skip
 
     def merge_them():
+        require_moderator(current_user)  # first: an outsider learns nothing from the input
         if target is None or not target.can_view(current_user):
             raise ValidationError({"into": "Give the number of the original idea."})
         merge_ideas(current_user, source, target)
