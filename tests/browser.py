@@ -50,6 +50,22 @@ def chromium():
         browser.close()
 
 
+def live_app(folder: Path, url: str):
+    """An app as a browser meets it: CSRF on, its own SQLite file, mail to a folder."""
+    return create_app(
+        {
+            "ENV": {"PORTAL_ENV": "development"},
+            "INSTANCE_PATH": str(folder / "instance"),
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'browser.db'}",
+            "WTF_CSRF_ENABLED": True,
+            "MAIL_URL": f"file://{folder / 'mail'}",
+            "SEARCH_INDEX_DIR": str(folder / "search"),
+            "BASE_URL": url,
+        }
+    )
+
+
 @contextmanager
 def serving(app, port: int, name: str = "live-server"):
     """app answers on 127.0.0.1:port, from a thread, while the block runs."""
@@ -89,18 +105,7 @@ def live(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    app = create_app(
-        {
-            "ENV": {"PORTAL_ENV": "development"},
-            "INSTANCE_PATH": str(folder / "instance"),
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'browser.db'}",
-            "WTF_CSRF_ENABLED": True,
-            "MAIL_URL": f"file://{folder / 'mail'}",
-            "SEARCH_INDEX_DIR": str(folder / "search"),
-            "BASE_URL": url,
-        }
-    )
+    app = live_app(folder, url)
     with app.app_context():
         db.create_all()
     with serving(app, port):

@@ -15,7 +15,7 @@ import json
 from urllib.parse import urlsplit
 
 import pytest
-from browser import ARTIFACTS, serving
+from browser import ARTIFACTS, live_app, serving
 from hostile import (
     MARKER,
     add_person,
@@ -29,7 +29,6 @@ from hostile import (
 )
 
 from conftest import PASSWORD, empty_tables, free_port
-from portal import create_app
 from portal.extensions import db
 from portal.markup import clean_text, render_markdown
 from portal.models import Board, Role, Webhook
@@ -116,18 +115,7 @@ def site(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile-browser")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    app = create_app(
-        {
-            "ENV": {"PORTAL_ENV": "development"},
-            "INSTANCE_PATH": str(folder / "instance"),
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'browser.db'}",
-            "WTF_CSRF_ENABLED": True,
-            "MAIL_URL": f"file://{folder / 'mail'}",
-            "SEARCH_INDEX_DIR": str(folder / "search"),
-            "BASE_URL": url,
-        }
-    )
+    app = live_app(folder, url)
     items = items_for([*corpus(), *SENTINELS])
     app.config["PER_PAGE"] = len(items)  # every idea on one page
     with app.app_context():
