@@ -5,7 +5,9 @@ FLASK := $(VENV)/bin/flask --app portal
 PYTHON ?= python3
 TEST_POSTGRES_URL ?= postgresql://127.0.0.1:5432/test
 
-.PHONY: install run test test-sqlite test-postgres test-hostile-full lint format bench bench-load bench-faults fuzz-api clean
+TRANSLATIONS := portal/translations
+
+.PHONY: translations install run test test-sqlite test-postgres test-hostile-full lint format bench bench-load bench-faults fuzz-api clean
 
 install: $(VENV)/.installed
 
@@ -37,6 +39,14 @@ test-postgres: install
 	else \
 		echo "PostgreSQL at $(TEST_POSTGRES_URL) is not reachable: skipping the PostgreSQL pass"; \
 	fi
+
+# After changing texts: collect them, merge them into each catalogue, and compile. The
+# compiled .mo files are committed; tests/test_translations.py checks they are current.
+translations: install
+	$(VENV)/bin/pybabel extract -F babel.cfg -k lazy_gettext -k _l --no-location --sort-output \
+		-o $(TRANSLATIONS)/messages.pot .
+	$(VENV)/bin/pybabel update --no-fuzzy-matching -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS)
+	$(VENV)/bin/pybabel compile --statistics -d $(TRANSLATIONS)
 
 format: install
 	$(VENV)/bin/ruff format .

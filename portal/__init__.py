@@ -53,10 +53,10 @@ def register_proxy(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from portal.database import configure_sqlite, end_session_safely
-
     # Imported here: once the submodule portal.htmx is loaded, the package attribute
     # `portal.htmx` is that module, so a module-level `htmx` would break a second app.
+    from portal import i18n
+    from portal.database import configure_sqlite, end_session_safely
     from portal.extensions import htmx
 
     db.init_app(app)
@@ -71,6 +71,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     htmx.init_app(app)
     limiter.init_app(app)
+    i18n.init_app(app)
 
     from portal import auth_loader  # noqa: F401  (registers the user loader)
 
@@ -83,6 +84,7 @@ def register_blueprints(app: Flask) -> None:
         auth,
         dashboard,
         health,
+        language,
         moderation,
         public,
         roadmap,
@@ -90,7 +92,7 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (public, roadmap, search, auth, account, dashboard, moderation, admin, health,
-                   api):  # fmt: skip
+                   language, api):  # fmt: skip
         app.register_blueprint(module.bp)
 
 

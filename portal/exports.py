@@ -6,6 +6,7 @@ import io
 from collections.abc import Iterator
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func
 from sqlalchemy.orm import aliased, joinedload
 
@@ -46,9 +47,10 @@ def export_ideas(actor, board: Board | None) -> Iterator[str]:
     """Record the export in the audit log and return the CSV of every idea (or the board's),
     as chunks to stream; raises PermissionDenied for anyone but an admin."""
     if not (actor.is_authenticated and actor.has_role(Role.ADMIN)):
-        raise PermissionDenied("Only admins export ideas.")
+        raise PermissionDenied(_("Only admins export ideas."))
     record_audit(actor, "ideas.export", None, after={"board": board.slug if board else None})
-    labels = {slug: status.label for slug, status in workflow.STATUSES.items()}
+    # Made now, in the admin's language: the rows stream after the request's session ends.
+    labels = {slug: str(status.label) for slug, status in workflow.STATUSES.items()}
     base_url = current_app.config["BASE_URL"]
     rows = (idea_row(row, labels, base_url) for row in idea_rows(board))
     return csv_chunks(IDEA_COLUMNS, rows)

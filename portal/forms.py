@@ -1,5 +1,6 @@
 """Forms carry labels, kept values and the CSRF token; the rules live in operations."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -13,64 +14,64 @@ from wtforms.fields import EmailField
 
 
 class SignUpForm(FlaskForm):
-    email = EmailField("Email")
-    name = StringField("Display name")
-    password = PasswordField("Password")
+    email = EmailField(_l("Email"))
+    name = StringField(_l("Display name"))
+    password = PasswordField(_l("Password"))
 
 
 class SignInForm(FlaskForm):
-    email = EmailField("Email")
-    password = PasswordField("Password")
-    remember = BooleanField("Remember me")
+    email = EmailField(_l("Email"))
+    password = PasswordField(_l("Password"))
+    remember = BooleanField(_l("Remember me"))
 
 
 class ResetRequestForm(FlaskForm):
-    email = EmailField("Email")
+    email = EmailField(_l("Email"))
 
 
 class ResetForm(FlaskForm):
-    password = PasswordField("New password")
+    password = PasswordField(_l("New password"))
 
 
 class SecondFactorForm(FlaskForm):
-    code = StringField("Authentication code")
+    code = StringField(_l("Authentication code"))
 
 
 class TwoFactorSetupForm(FlaskForm):
     secret = HiddenField()
-    code = StringField("Code from the app")
+    code = StringField(_l("Code from the app"))
 
 
 class ProofForm(FlaskForm):
     """Turning two-factor sign-in off, or new recovery codes: proof it is really you."""
 
-    proof = PasswordField("A current code, or your password")
+    proof = PasswordField(_l("A current code, or your password"))
 
 
 class PasswordChangeForm(FlaskForm):
-    current_password = PasswordField("Current password")
-    new_password = PasswordField("New password")
+    current_password = PasswordField(_l("Current password"))
+    new_password = PasswordField(_l("New password"))
 
 
 class DeleteAccountForm(FlaskForm):
-    password = PasswordField("Your password")
+    password = PasswordField(_l("Your password"))
 
 
 class IdeaForm(FlaskForm):
-    title = StringField("Title")
-    body = TextAreaField("Description")
-    category = SelectField("Category", choices=[], validate_choice=False)
+    title = StringField(_l("Title"))
+    body = TextAreaField(_l("Description"))
+    category = SelectField(_l("Category"), choices=[], validate_choice=False)
     submission_key = HiddenField()
     confirmed = HiddenField()
 
 
 class CommentForm(FlaskForm):
-    body = TextAreaField("Comment")
+    body = TextAreaField(_l("Comment"))
 
 
 class StatusForm(FlaskForm):
-    status = SelectField("New status", choices=[], validate_choice=False)
-    response = TextAreaField("Public response")
+    status = SelectField(_l("New status"), choices=[], validate_choice=False)
+    response = TextAreaField(_l("Public response"))
 
 
 class ActionForm(FlaskForm):

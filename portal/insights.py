@@ -4,6 +4,8 @@ votes grow. Read-only queries; the dashboard and the home page show them."""
 import statistics
 from datetime import UTC, datetime, timedelta
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import and_, exists, func, or_
 
 from portal import workflow
@@ -129,10 +131,10 @@ def describe_wait(wait: timedelta | None) -> str | None:
         return None
     hours = wait.total_seconds() / 3600
     if hours < 1:
-        return "less than an hour"
+        return _("less than an hour")
     if hours < 48:
-        return f"{round(hours)} hour{'s' if round(hours) != 1 else ''}"
-    return f"{round(hours / 24)} days"
+        return ngettext("%(num)d hour", "%(num)d hours", round(hours))
+    return ngettext("%(num)d day", "%(num)d days", round(hours / 24))
 
 
 def team_promise(days: int) -> str | None:

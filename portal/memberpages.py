@@ -26,6 +26,7 @@ from markupsafe import Markup
 
 from portal.extensions import db
 from portal.htmx import wants_fragment
+from portal.i18n import language
 from portal.models import Vote
 from portal.operations.votes import votes_left
 from portal.pagecache import shared_versions
@@ -98,7 +99,14 @@ def is_member_request() -> bool:
 
 
 def _key() -> tuple:
-    return ("member", current_user.role_value, request.path, request.query_string, wants_fragment())
+    return (
+        "member",
+        current_user.role_value,
+        language(),
+        request.path,
+        request.query_string,
+        wants_fragment(),
+    )
 
 
 def serve():

@@ -6,6 +6,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 
+from flask_babel import lazy_gettext
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
@@ -63,7 +64,8 @@ class Role(IntEnum):
 
     @property
     def label(self) -> str:
-        return "Product owner" if self is Role.OWNER else self.name.capitalize()
+        """The role's name as people read it, in the page's language."""
+        return ROLE_LABELS[self]
 
     @classmethod
     def from_slug(cls, slug: str) -> Role:
@@ -73,6 +75,13 @@ class Role(IntEnum):
                 return role
         raise ValueError(f"Unknown role {slug!r}; use one of {', '.join(r.slug for r in cls)}.")
 
+
+ROLE_LABELS = {
+    Role.CUSTOMER: lazy_gettext("Customer"),
+    Role.MODERATOR: lazy_gettext("Moderator"),
+    Role.OWNER: lazy_gettext("Product owner"),
+    Role.ADMIN: lazy_gettext("Administrator"),
+}
 
 COMMENT_EDIT_WINDOW = timedelta(minutes=15)
 NEW_ACCOUNT_AGE = timedelta(hours=24)
@@ -104,6 +113,8 @@ class User(UserMixin, db.Model):
     email_preference: Mapped[str] = mapped_column(String(10), default="all")
     # "instant", or "weekly": one digest of the week's notices instead of a mail each.
     email_frequency: Mapped[str] = mapped_column(String(10), default="instant")
+    # "en" or "de" (portal.i18n.LANGUAGES); "" follows the browser's Accept-Language.
+    locale: Mapped[str] = mapped_column(String(5), default="", server_default="")
     digest_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -208,6 +219,8 @@ class Idea(db.Model):
     title: Mapped[str] = mapped_column(String(120))
     body: Mapped[str] = mapped_column(Text, default="")
     body_html: Mapped[str] = mapped_column(Text, default="")
+    # The language the idea is written in ("en", "de"): search stems its words that way.
+    language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
     status: Mapped[str] = mapped_column(String(40), default=workflow.OPEN)
     vote_count: Mapped[int] = mapped_column(Integer, default=0)
     comment_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -9,10 +9,14 @@ person who acted gets neither.
 from datetime import timedelta
 
 from flask import current_app, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from portal import workflow
 from portal.extensions import db
+from portal.i18n import in_language_of
 from portal.models import (
     Board,
     Comment,
@@ -47,6 +51,24 @@ def wants_mail_now(user: User, level: str) -> bool:
         and user.email_verified_at is not None
         and user.email_frequency == "instant"
     )
+
+
+def per_language(make_text):
+    """text_for(reader, *args): make_text(*args) in the reader's language, made once per
+    language and args (a notice to 10,000 followers is written at most a few times).
+
+    Notices are stored as text, so each is written in its reader's language when made.
+    """
+    made = {}
+
+    def text_for(reader, *args) -> str:
+        key = (reader.locale or "", *args)
+        if key not in made:
+            with in_language_of(reader):
+                made[key] = make_text(*args)[:NOTICE_MAX]
+        return made[key]
+
+    return text_for
 
 
 def queue_fan_out(event: str, **ids) -> None:
@@ -87,18 +109,23 @@ def status_changed(payload: dict) -> None:
         return
     idea = db.session.get(Idea, change.idea_id)
     label = workflow.get_status(change.to_status).label
-    text = f"“{idea.title}” is now {label}"
+    text = per_language(lambda: _("“%(title)s” is now %(status)s", title=idea.title, status=label))
     for _subscription, user in followers(
         idea, change.author_id, SubscriptionLevel.STATUS, change.created_at
     ):
         db.session.add(
-            Notification(user_id=user.id, idea_id=idea.id, kind="status", text=text[:NOTICE_MAX])
+            Notification(user_id=user.id, idea_id=idea.id, kind="status", text=text(user))
         )
         if wants_mail_now(user, "status"):
             send_update(
                 user,
                 idea,
-                subject=f"#{idea.number} {idea.title}: now {label}",
+                subject=_l(
+                    "#%(number)s %(title)s: now %(status)s",
+                    number=idea.number,
+                    title=idea.title,
+                    status=label,
+                ),
                 template="status_change",
                 change=change,
                 label=label,
@@ -115,17 +142,27 @@ def votes_released(change: StatusChange, idea: Idea) -> None:
     board = db.session.get(Board, idea.board_id)
     if not (closes and board.has_budget):
         return
-    votes = db.session.scalars(db.select(Vote).where(Vote.idea_id == idea.id)).all()
-    for vote in votes:
-        what, it = (
-            ("Your vote is", "it")
-            if vote.weight == 1
-            else (f"Your {vote.weight} votes are", "them")
+    votes = db.session.execute(
+        db.select(Vote.user_id, Vote.weight, User.locale)
+        .join(User, User.id == Vote.user_id)
+        .where(Vote.idea_id == idea.id)
+    ).all()
+    text = per_language(
+        lambda weight: ngettext(
+            "Your vote is back from “%(title)s”: use it again in %(board)s",
+            "Your %(num)d votes are back from “%(title)s”: use them again in %(board)s",
+            weight,
+            title=idea.title,
+            board=board.name,
         )
-        text = f"{what} back from “{idea.title}”: use {it} again in {board.name}"
+    )
+    for vote in votes:
         db.session.add(
             Notification(
-                user_id=vote.user_id, idea_id=idea.id, kind="votes_back", text=text[:NOTICE_MAX]
+                user_id=vote.user_id,
+                idea_id=idea.id,
+                kind="votes_back",
+                text=text(vote, vote.weight),
             )
         )
 
@@ -137,23 +174,31 @@ def comment_posted(payload: dict) -> None:
         return
     idea = db.session.get(Idea, comment.idea_id)
     kind = "status" if comment.is_official else "all"
-    what = "answered" if comment.is_official else "commented on"
-    news = "official answer" if comment.is_official else "new comment"
-    text = f"{comment.author.display_name} {what} “{idea.title}”"
+
+    def names() -> dict:  # display_name may be translated ("Deleted user")
+        return {"name": comment.author.display_name, "title": idea.title}
+
+    if comment.is_official:
+        text = per_language(lambda: _("%(name)s answered “%(title)s”", **names()))
+        subject = _l("#%(number)s %(title)s: official answer", number=idea.number,
+                     title=idea.title)  # fmt: skip
+    else:
+        text = per_language(lambda: _("%(name)s commented on “%(title)s”", **names()))
+        subject = _l("#%(number)s %(title)s: new comment", number=idea.number, title=idea.title)
     for _subscription, user in followers(idea, comment.author_id, kind, comment.created_at):
         db.session.add(
             Notification(
                 user_id=user.id,
                 idea_id=idea.id,
                 kind="answer" if comment.is_official else "comment",
-                text=text[:NOTICE_MAX],
+                text=text(user),
             )
         )
         if wants_mail_now(user, kind):
             send_update(
                 user,
                 idea,
-                subject=f"#{idea.number} {idea.title}: {news}",
+                subject=subject,
                 template="comment",
                 comment=comment,
             )
@@ -165,14 +210,18 @@ def idea_merged(payload: dict) -> None:
     if merge is None or merge.undone_at is not None:
         return
     source, target = merge.source, merge.target
-    text = f"“{source.title}” was merged into “{target.title}”: your vote and follow moved there"
+    text = per_language(lambda: _(
+        "“%(source)s” was merged into “%(target)s”: your vote and follow moved there",
+        source=source.title, target=target.title))  # fmt: skip
+    subject = _l("#%(source)s was merged into #%(target)s", source=source.number,
+                 target=target.number)  # fmt: skip
     for _subscription, user in followers(source, merge.actor_id, SubscriptionLevel.STATUS,
                                          merge.created_at):  # fmt: skip
         db.session.add(Notification(user_id=user.id, idea_id=target.id, kind="status",
-                                    text=text[:NOTICE_MAX]))  # fmt: skip
+                                    text=text(user)))  # fmt: skip
         if wants_mail_now(user, "status"):
-            send_update(user, target, subject=f"#{source.number} was merged into #{target.number}",
-                        template="merged", source=source)  # fmt: skip
+            send_update(user, target, subject=subject, template="merged",
+                        source=source)  # fmt: skip
 
 
 EVENTS = {
@@ -182,8 +231,10 @@ EVENTS = {
 }
 
 
-def send_update(user: User, idea: Idea | None, subject: str, template: str, **context) -> None:
-    """Queue one mail about idea (None: a digest), with a one-click unsubscribe (RFC 8058)."""
+def send_update(user: User, idea: Idea | None, subject, template: str, **context) -> None:
+    """Queue one mail about idea (None: a digest), with a one-click unsubscribe (RFC 8058).
+
+    Written in the recipient's language: subject is a lazy text, made in it too."""
     from portal.outbox import queue_email  # the outbox imports this module to fan out
 
     token = unsubscribe_token(user, idea)
@@ -196,11 +247,17 @@ def send_update(user: User, idea: Idea | None, subject: str, template: str, **co
         "preferences_url": url_for("account.profile", _external=True),
         **context,
     }
+    with in_language_of(user):
+        subject, text, html = (
+            str(subject)[:200],
+            render_template(f"mail/{template}.txt", **context),
+            render_template(f"mail/{template}.html", **context),
+        )
     queue_email(
         user.email,
-        subject[:200],
-        render_template(f"mail/{template}.txt", **context),
-        render_template(f"mail/{template}.html", **context),
+        subject,
+        text,
+        html,
         headers={
             "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -284,6 +341,6 @@ def queue_digests() -> int:
         ).all()
         if claimed and notices:
             with current_app.test_request_context("/", base_url=current_app.config["BASE_URL"]):
-                send_update(user, None, "Your weekly digest", "digest", notices=notices)
+                send_update(user, None, _l("Your weekly digest"), "digest", notices=notices)
             queued += 1
     return queued

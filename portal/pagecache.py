@@ -30,6 +30,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from portal.extensions import db
 from portal.htmx import wants_fragment
+from portal.i18n import language
 from portal.models import Counter
 from portal.security import csp_nonce
 
@@ -142,7 +143,7 @@ def serve_cached():
     version = shared_versions().pages
     if version is None:
         return None
-    key = (request.path, request.query_string, wants_fragment())
+    key = (request.path, request.query_string, wants_fragment(), language())
     page = cache.get(key, version)
     if page is None:
         g.page_slot = key, version
@@ -155,6 +156,8 @@ def keep_page(response):
     """after_request: keep a visitor's page that holds nothing personal; say who may cache."""
     if request.endpoint not in CACHED_ENDPOINTS:
         return response
+    # The same address answers in English or German (portal/i18n.py).
+    response.vary.update(("Accept-Language", "Cookie"))
     cache = current_app.extensions["pagecache"]
     slot = g.pop("page_slot", None)
     if g.pop("page_from_cache", False):

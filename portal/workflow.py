@@ -4,12 +4,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from flask_babel import LazyString
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 
 class Phase(StrEnum):
     OPEN = "open"
     ACTIVE = "active"
     DONE = "done"
     DECLINED = "declined"
+
+    @property
+    def label(self) -> LazyString:
+        """The phase's name in the reader's language (the value stays the stored slug)."""
+        return PHASE_LABELS[self]
+
+
+PHASE_LABELS = {
+    Phase.OPEN: _l("Open"),
+    Phase.ACTIVE: _l("Active"),
+    Phase.DONE: _l("Done"),
+    Phase.DECLINED: _l("Declined"),
+}
 
 
 # Phases whose ideas take votes and hold the voters' budget.
@@ -19,7 +36,7 @@ VOTING_PHASES = frozenset({Phase.OPEN, Phase.ACTIVE})
 @dataclass(frozen=True)
 class Status:
     slug: str
-    label: str
+    label: str | LazyString  # built-in: lazy, in each reader's language; custom: as written
     phase: Phase
     colour: str
 
@@ -32,13 +49,13 @@ OPEN = "open"
 DUPLICATE = "duplicate"
 
 BUILTIN_STATUSES = (
-    Status("open", "Open", Phase.OPEN, "#5f6b7a"),
-    Status("under_review", "Under review", Phase.OPEN, "#8a6d00"),
-    Status("planned", "Planned", Phase.ACTIVE, "#1f6feb"),
-    Status("started", "In progress", Phase.ACTIVE, "#7b3fe4"),
-    Status("completed", "Completed", Phase.DONE, "#1a7f37"),
-    Status("declined", "Declined", Phase.DECLINED, "#b42318"),
-    Status(DUPLICATE, "Duplicate", Phase.DECLINED, "#6e7781"),
+    Status("open", _l("Open"), Phase.OPEN, "#5f6b7a"),
+    Status("under_review", _l("Under review"), Phase.OPEN, "#8a6d00"),
+    Status("planned", _l("Planned"), Phase.ACTIVE, "#1f6feb"),
+    Status("started", _l("In progress"), Phase.ACTIVE, "#7b3fe4"),
+    Status("completed", _l("Completed"), Phase.DONE, "#1a7f37"),
+    Status("declined", _l("Declined"), Phase.DECLINED, "#b42318"),
+    Status(DUPLICATE, _l("Duplicate"), Phase.DECLINED, "#6e7781"),
 )
 BUILTIN_SLUGS = frozenset(status.slug for status in BUILTIN_STATUSES)
 
@@ -144,12 +161,16 @@ def accepts_votes(slug: str) -> bool:
 def check_transition(source: str, target: str) -> None:
     """Raise TransitionError unless a product owner may move source to target."""
     if target not in STATUSES:
-        raise TransitionError(f"There is no status called {target!r}.")
+        raise TransitionError(_("There is no status called %(status)s.", status=repr(target)))
     if target == source:
-        raise TransitionError(f"The idea is already {get_status(source).label}.")
+        raise TransitionError(_("The idea is already %(status)s.", status=get_status(source).label))
     if target == DUPLICATE:
-        raise TransitionError("An idea becomes a duplicate only by merging it into another.")
+        raise TransitionError(_("An idea becomes a duplicate only by merging it into another."))
     if target not in allowed_targets(source):
         raise TransitionError(
-            f"An idea cannot move from {get_status(source).label} to {get_status(target).label}."
+            _(
+                "An idea cannot move from %(source)s to %(target)s.",
+                source=get_status(source).label,
+                target=get_status(target).label,
+            )
         )

@@ -171,8 +171,9 @@ URL_ATTRIBUTES = frozenset(
 )
 SCRIPT_SCHEME = re.compile(r"(javascript|vbscript|livescript|data|mocha|jar):", re.I)
 BAD_STYLE = re.compile(r"url\s*\(|expression|javascript|behavior|binding|@import", re.I)
-# Our own: the vendored htmx with this request's nonce.
-OWN_SCRIPT = re.compile(r"/static/vendor/htmx-[\d.]+\.min\.js")
+# Our own: the vendored htmx and static/js/stimme.js, with this request's nonce.
+OWN_SCRIPT = re.compile(r"/static/(vendor/htmx-[\d.]+\.min|js/stimme)\.js")
+OWN_SCRIPTS = 2  # htmx and static/js/stimme.js
 
 
 def is_script_url(value: str) -> bool:
@@ -228,10 +229,10 @@ def problems_in(html: str) -> list[str]:
     finder.feed(html)
     finder.close()
     problems = finder.problems
-    # Only the page's own htmx script tag; any other "<script" came from input unescaped.
+    # Only the page's own script tags; any other "<script" came from input unescaped.
     if len(re.findall(r"<script", html, re.I)) != finder.scripts:
         problems.append("a <script that the parser did not see as an element")
-    if finder.scripts > 1:
+    if finder.scripts > OWN_SCRIPTS:
         problems.append(f"{finder.scripts} script elements")
     return problems
 

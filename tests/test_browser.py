@@ -282,7 +282,7 @@ def test_vote_and_unvote_without_reload(browsing, factory, live):
     assert stored_votes(live, number) == (1, 1)
     screenshot(page, "vote_htmx")
 
-    widget.get_by_role("button", name="Unvote").click()
+    widget.get_by_role("button", name="Vote", pressed=True).click()
     expect(widget.locator("[data-vote-count]")).to_have_text("0")
     expect(widget.get_by_role("button", name="Vote", exact=True)).to_be_visible()
     assert_same_document(page)
@@ -306,7 +306,7 @@ def test_vote_budget_updates_without_reload(browsing, factory):
     card(page, second).get_by_role("button", name="Vote", exact=True).click()
     expect(budget).to_have_text("0 of 2 votes left in this board")
     expect(card(page, second).locator("[data-vote-count]")).to_have_text("1")
-    card(page, first).get_by_role("button", name="Unvote").click()
+    card(page, first).get_by_role("button", name="Vote", pressed=True).click()
     expect(budget).to_have_text("1 of 2 votes left in this board")
     assert_same_document(page)
     expect(page.locator("#budget")).to_have_count(1)
@@ -467,7 +467,7 @@ def test_no_console_errors_or_csp_violations(browsing, factory):
     sign_in(page, factory.user())
     steps = [
         ("/b/features", "board_clean_console", "Vote", "1"),
-        (f"/ideas/{number}", "idea_clean_console", "Unvote", "0"),
+        (f"/ideas/{number}", "idea_clean_console", "Vote", "0"),
     ]
     for path, name, button, count in steps:
         response = page.goto(path)
@@ -500,7 +500,7 @@ def test_nojs_vote(nojs, factory, live):
     assert stored_votes(live, number) == (1, 1)
     screenshot(page, "nojs_vote")
 
-    card(page, number).get_by_role("button", name="Unvote").click()
+    card(page, number).get_by_role("button", name="Vote", pressed=True).click()
     expect(card(page, number).locator("[data-vote-count]")).to_have_text("0")
     assert stored_votes(live, number) == (0, 0)
 

@@ -177,6 +177,9 @@ def build_world() -> dict:
     """Empty tables, then the boards, people and ideas of one run; returns their ids."""
     for table in reversed(db.metadata.sorted_tables):  # on these few rows, faster than TRUNCATE
         db.session.execute(table.delete())
+    # The deletes bypass the session: forget the last run's objects, or a new board with a
+    # reused id meets its predecessor in the identity map (while a reference keeps it alive).
+    db.session.expunge_all()
     old = utcnow() - timedelta(days=2)  # past the brakes on new accounts
     people = []
     for n, role in enumerate([Role.CUSTOMER] * (VOTERS + 1) + [Role.OWNER, Role.MODERATOR]):

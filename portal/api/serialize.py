@@ -7,6 +7,7 @@ webhook can carry one.
 from datetime import UTC, datetime
 
 from flask import current_app
+from flask_babel import force_locale
 
 from portal.models import Board, Comment, Idea, User
 
@@ -23,6 +24,12 @@ def public_url(path: str) -> str:
     return current_app.config["BASE_URL"] + path
 
 
+def english(text) -> str:
+    """A built-in (lazy) label in English whoever asks: the API and webhooks stay English."""
+    with force_locale("en"):
+        return str(text)
+
+
 def person_json(user: User) -> dict:
     return {"id": user.id, "name": user.display_name}
 
@@ -35,7 +42,7 @@ def idea_json(idea: Idea, my_vote: int = 0) -> dict:
         "body": idea.body,
         "body_html": idea.body_html,
         "status": idea.status,
-        "status_label": idea.status_info.label,
+        "status_label": english(idea.status_info.label),
         "vote_count": idea.vote_count,
         "comment_count": idea.comment_count,
         "category": idea.category.slug if idea.category else None,

@@ -4,14 +4,18 @@ two-factor sign-in, and email settings."""
 import base64
 import hashlib
 import secrets
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import totp
 from portal.extensions import db
+from portal.i18n import in_language_of, language
 from portal.markup import clean_text
 from portal.models import (
     AccountToken,
@@ -33,25 +37,25 @@ from portal.outbox import queue_email
 from portal.settings import site_settings
 
 EMAIL_PREFERENCES = {
-    "all": "Everything on ideas I follow",
-    "status": "Only status changes and official answers",
-    "none": "No email",
+    "all": _l("Everything on ideas I follow"),
+    "status": _l("Only status changes and official answers"),
+    "none": _l("No email"),
 }
 EMAIL_FREQUENCIES = {
-    "instant": "As it happens",
-    "weekly": "One digest a week",
+    "instant": _l("As it happens"),
+    "weekly": _l("One digest a week"),
 }
 PASSWORD_MIN = 10
 NAME_MAX = 80
 TOKEN_LIFETIMES = {"verify": timedelta(hours=48), "reset": timedelta(hours=1)}
-LINK_USED = "This link has expired or was already used. Ask for a new one."
+LINK_USED = _l("This link has expired or was already used. Ask for a new one.")
 # Checked against when the email is unknown, so a miss costs as much time as a hit.
 _DUMMY_HASH = generate_password_hash("not a real password")
 # Writing last_seen_at on every request would make each page a write; once a minute is
 # enough to show when a session was last used and to end idle ones.
 SESSION_TOUCH_INTERVAL = timedelta(minutes=1)
 RECOVERY_CODE_COUNT = 10
-WRONG_CODE = "That code is not right. Codes change every 30 seconds, and each works once."
+WRONG_CODE = _l("That code is not right. Codes change every 30 seconds, and each works once.")
 
 
 def _digest(secret: str) -> str:
@@ -64,14 +68,14 @@ def normalise_email(email: str) -> str:
     try:
         return validate_email(clean_text(email), check_deliverability=False).normalized.lower()
     except EmailNotValidError:
-        raise ValidationError({"email": "Enter a valid email address."}) from None
+        raise ValidationError({"email": _("Enter a valid email address.")}) from None
 
 
 def _check_password(password: str, field: str = "password") -> None:
     if len(password or "") < PASSWORD_MIN:
-        raise ValidationError({field: f"Use at least {PASSWORD_MIN} characters."})
+        raise ValidationError({field: _("Use at least %(count)d characters.", count=PASSWORD_MIN)})
     if len(password) > 1000:
-        raise ValidationError({field: "That password is too long."})
+        raise ValidationError({field: _("That password is too long.")})
 
 
 def find_user(email: str) -> User | None:
@@ -111,7 +115,7 @@ def redeem_token(token: str, purpose: str) -> User:
     """Use up a valid token and return its user; raises OperationError."""
     row = valid_token(token, purpose)
     if row is None:
-        raise OperationError(LINK_USED)
+        raise OperationError(str(LINK_USED))
     row.used_at = utcnow()
     return row.user
 
@@ -123,13 +127,21 @@ def _render_mail(template: str, **context) -> tuple[str, str]:
     )
 
 
-def _send_template(user_email: str, subject: str, template: str, **context) -> None:
-    queue_email(user_email, subject, *_render_mail(template, **context))
+def _send_template(user: User, subject, template: str, **context) -> None:
+    """Queue an account mail to user; subject is a lazy text, written in their language."""
+    with _language_for(user):
+        queue_email(user.email, str(subject), *_render_mail(template, user=user, **context))
+
+
+def _language_for(user: User):
+    """An account mail is in the person's chosen language; with none chosen, in the one
+    they are reading now (a new sign-up, a reset asked for from the browser)."""
+    return in_language_of(user) if getattr(user, "locale", "") else nullcontext()
 
 
 def send_verification(user: User) -> None:
     link = absolute_url("auth.verify", token=issue_token(user, "verify"))
-    _send_template(user.email, "Confirm your email address", "verify", user=user, link=link)
+    _send_template(user, _l("Confirm your email address"), "verify", link=link)
 
 
 def register_user(email, name, password, role=Role.CUSTOMER, verified=False) -> User | None:
@@ -141,16 +153,17 @@ def register_user(email, name, password, role=Role.CUSTOMER, verified=False) -> 
     email = normalise_email(email)
     name = " ".join(clean_text(name).split())
     if not 1 <= len(name) <= NAME_MAX:
-        raise ValidationError({"name": f"Your name needs 1 to {NAME_MAX} characters."})
+        raise ValidationError({"name": _("Your name needs 1 to %(max)d characters.", max=NAME_MAX)})
     _check_password(password)
     password_hash = generate_password_hash(password)  # also for taken addresses: same time
     existing = find_user(email)
     if existing is not None:
         link = absolute_url("auth.reset_request")
-        _send_template(email, "You already have an account", "already_registered",
-                       user=existing, link=link)  # fmt: skip
+        _send_template(existing, _l("You already have an account"), "already_registered",
+                       link=link)  # fmt: skip
         return None
-    user = User(email=email, name=name, password_hash=password_hash)
+    # The language they signed up in is the one their mails are written in.
+    user = User(email=email, name=name, password_hash=password_hash, locale=language())
     user.role = role
     if verified:
         user.email_verified_at = utcnow()
@@ -194,7 +207,7 @@ def request_password_reset(email: str) -> None:
         _render_mail("reset", user=stand_in, link=link)
         return
     link = absolute_url("auth.reset", token=issue_token(user, "reset"))
-    _send_template(user.email, "Reset your password", "reset", user=user, link=link)
+    _send_template(user, _l("Reset your password"), "reset", link=link)
 
 
 def reset_password(token: str, password: str) -> User:
@@ -217,7 +230,7 @@ def change_password(user: User, current: str, new: str) -> None:
     """Change the password of the signed-in user, whose other sessions end; raises
     ValidationError."""
     if not check_password_hash(user.password_hash, current or ""):
-        raise ValidationError({"current_password": "That is not your current password."})
+        raise ValidationError({"current_password": _("That is not your current password.")})
     _check_password(new, field="new_password")
     set_password(user, new)
     end_other_sessions(user, keep_token=user.session_token)
@@ -227,10 +240,10 @@ def set_email_preference(user: User, choice: str | None, frequency: str | None =
     """Set which mails about followed ideas the user gets, and how often; raises
     ValidationError."""
     if choice not in EMAIL_PREFERENCES:
-        raise ValidationError({"email_preference": "Choose one of the options."})
+        raise ValidationError({"email_preference": _("Choose one of the options.")})
     frequency = frequency or user.email_frequency
     if frequency not in EMAIL_FREQUENCIES:
-        raise ValidationError({"email_frequency": "Choose one of the options."})
+        raise ValidationError({"email_frequency": _("Choose one of the options.")})
     if frequency == "weekly" and user.email_frequency != "weekly":
         user.digest_sent_at = utcnow()  # the first digest covers the week from now on
     user.email_preference = choice
@@ -313,7 +326,7 @@ def end_session(user: User, session_id: int) -> UserSession:
     """End one of user's own sessions; raises OperationError for any other."""
     row = db.session.get(UserSession, session_id)
     if row is None or row.user_id != user.id:
-        raise OperationError("That is not one of your sessions.")
+        raise OperationError(_("That is not one of your sessions."))
     db.session.delete(row)
     return row
 
@@ -348,6 +361,17 @@ def describe_device(user_agent: str) -> str:
     return browser or (f"A browser on {system}" if system else "An unknown browser")
 
 
+def device_label(device: str) -> str:
+    """A stored description from describe_device (kept in English) in the reader's
+    language: "Firefox auf Linux" for "Firefox on Linux"."""
+    if device == "An unknown browser":
+        return _("An unknown browser")
+    if device.startswith("A browser on "):
+        return _("A browser on %(system)s", system=device.removeprefix("A browser on "))
+    browser, on, system = device.partition(" on ")
+    return _("%(browser)s on %(system)s", browser=browser, system=system) if on else device
+
+
 # -- two-factor sign-in ------------------------------------------------------------------
 
 
@@ -364,12 +388,12 @@ def enable_two_factor(user: User, secret: str, code: str) -> list[str]:
     """Turn two-factor sign-in on once code shows the app holds secret; returns the
     recovery codes, to be shown this once. Raises OperationError."""
     if user.has_two_factor:
-        raise OperationError("Two-factor sign-in is on already.")
+        raise OperationError(_("Two-factor sign-in is on already."))
     if not totp.is_secret(secret or ""):
-        raise OperationError("That setup is not valid any more: start again.")
+        raise OperationError(_("That setup is not valid any more: start again."))
     step = totp.matching_step(secret, code or "", after=0)
     if step is None:
-        raise ValidationError({"code": WRONG_CODE})
+        raise ValidationError({"code": str(WRONG_CODE)})
     user.totp_secret, user.totp_last_step = secret, step
     return _new_recovery_codes(user)
 
@@ -393,7 +417,7 @@ def check_second_factor(user: User, code: str) -> None:
             RecoveryCode.user_id == user.id, RecoveryCode.code_hash == _recovery_hash(code)
         )
     ):
-        raise ValidationError({"code": WRONG_CODE})
+        raise ValidationError({"code": str(WRONG_CODE)})
 
 
 def _used_up(statement) -> bool:
@@ -404,7 +428,7 @@ def disable_two_factor(user: User, proof: str) -> None:
     """Turn two-factor sign-in off, given a current code or the password; raises
     ValidationError."""
     if user.is_staff and _required_for_staff():
-        raise OperationError("This site requires two-factor sign-in for its staff.")
+        raise OperationError(_("This site requires two-factor sign-in for its staff."))
     _confirm_identity(user, proof)
     user.totp_secret = None
     db.session.execute(db.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
@@ -423,19 +447,19 @@ def recovery_codes_left(user: User) -> int:
 
 def _confirm_identity(user: User, proof: str) -> None:
     if not user.has_two_factor:
-        raise OperationError("Two-factor sign-in is off.")
+        raise OperationError(_("Two-factor sign-in is off."))
     if check_password_hash(user.password_hash, proof or ""):
         return
     try:
         check_second_factor(user, proof)
     except ValidationError:
-        raise ValidationError({"proof": "Enter a current code or your password."}) from None
+        raise ValidationError({"proof": _("Enter a current code or your password.")}) from None
 
 
 def _new_recovery_codes(user: User) -> list[str]:
     db.session.execute(db.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     codes = []
-    for _ in range(RECOVERY_CODE_COUNT):
+    for _count in range(RECOVERY_CODE_COUNT):
         raw = base64.b32encode(secrets.token_bytes(10)).decode().lower()  # 80 random bits
         codes.append("-".join(raw[i : i + 4] for i in range(0, 16, 4)))
     db.session.add_all(RecoveryCode(user_id=user.id, code_hash=_recovery_hash(c)) for c in codes)
@@ -460,9 +484,9 @@ def delete_account(user: User, password: str) -> int:
     Returns how many votes went. Raises ValidationError or OperationError; the caller
     commits."""
     if not check_password_hash(user.password_hash, password or ""):
-        raise ValidationError({"password": "That is not your password."})
+        raise ValidationError({"password": _("That is not your password.")})
     if user.has_role(Role.ADMIN) and not _another_admin(user):
-        raise OperationError("You are the only admin: make someone else an admin first.")
+        raise OperationError(_("You are the only admin: make someone else an admin first."))
     lock_voters([user.id])  # their votes elsewhere wait for this to finish
     voted = db.session.scalars(
         db.select(Idea)

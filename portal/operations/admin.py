@@ -3,6 +3,9 @@
 import re
 import unicodedata
 
+from flask_babel import format_number
+from flask_babel import gettext as _
+
 from portal.extensions import db
 from portal.markup import clean_text, render_markdown
 from portal.models import Board, Category, Role, User
@@ -20,13 +23,13 @@ BOARD_FIELDS = ("name", "description", "is_private", "votes_per_user", "max_vote
 
 def require_admin(actor) -> None:
     if not (actor.is_authenticated and actor.has_role(Role.ADMIN)):
-        raise PermissionDenied("Only admins change the site's setup.")
+        raise PermissionDenied(_("Only admins change the site's setup."))
 
 
 def _number(value, field: str, low: int, high: int, errors: dict) -> int:
     text = str(value or "0").strip()
     if not text.isdecimal() or not low <= int(text) <= high:
-        errors[field] = f"A whole number from {low} to {high}."
+        errors[field] = _("A whole number from %(low)s to %(high)s.", low=low, high=high)
         return low
     return int(text)
 
@@ -37,7 +40,7 @@ def save_board(actor, board: Board | None, form: dict) -> Board:
     errors = {}
     name = clean_text(form.get("name", ""))
     if not name or len(name) > NAME_MAX:
-        errors["name"] = f"Give the board a name of at most {NAME_MAX} characters."
+        errors["name"] = _("Give the board a name of at most %(max)s characters.", max=NAME_MAX)
     values = {
         "name": name,
         "description": clean_text(form.get("description", ""))[:2000],
@@ -52,9 +55,9 @@ def save_board(actor, board: Board | None, form: dict) -> Board:
     if board is None:
         slug = (form.get("slug") or "").strip().lower()
         if not SLUG.fullmatch(slug):
-            errors["slug"] = "Lowercase letters, digits and hyphens, as in “mobile-app”."
+            errors["slug"] = _("Lowercase letters, digits and hyphens, as in “mobile-app”.")
         elif db.session.scalar(db.select(Board.id).filter_by(slug=slug)):
-            errors["slug"] = "Another board has this address."
+            errors["slug"] = _("Another board has this address.")
     if errors:
         raise ValidationError(errors)
     before = None if board is None else {f: getattr(board, f) for f in BOARD_FIELDS}
@@ -82,11 +85,15 @@ def add_category(actor, board: Board, name: str) -> Category:
     require_admin(actor)
     name = clean_text(name or "")
     if not name or len(name) > NAME_MAX:
-        raise ValidationError({"category": f"A category name of at most {NAME_MAX} characters."})
+        raise ValidationError(
+            {"category": _("A category name of at most %(max)s characters.", max=NAME_MAX)}
+        )
     taken = {category.slug for category in board.categories}
     slug = _category_slug(name, taken)
     if slug in taken or any(category.name == name for category in board.categories):
-        raise ValidationError({"category": f"{board.name} already has that category."})
+        raise ValidationError(
+            {"category": _("%(board)s already has that category.", board=board.name)}
+        )
     category = Category(board=board, name=name, slug=slug)
     db.session.add(category)
     db.session.flush()
@@ -100,9 +107,9 @@ def set_role(actor, user: User, role_value: str) -> None:
     try:
         role = Role(int(role_value))
     except (TypeError, ValueError):
-        raise ValidationError({"role": "Choose one of the roles."}) from None
+        raise ValidationError({"role": _("Choose one of the roles.")}) from None
     if user.id == actor.id and role < Role.ADMIN:
-        raise ValidationError({"role": "You cannot take away your own admin rights."})
+        raise ValidationError({"role": _("You cannot take away your own admin rights.")})
     before = {"role": user.role.name.lower()}
     user.role = role
     record_audit(actor, "user.role", user, before, {"role": role.name.lower()})
@@ -117,11 +124,11 @@ def save_site(actor, form: dict) -> None:
     guidelines = clean_text(form.get("guidelines", ""))
     errors = {}
     if not name or len(name) > NAME_MAX:
-        errors["site_name"] = f"A name of at most {NAME_MAX} characters."
+        errors["site_name"] = _("A name of at most %(max)s characters.", max=NAME_MAX)
     if not COLOUR.fullmatch(accent):
-        errors["accent"] = "Pick a colour such as #1f6feb."
+        errors["accent"] = _("Pick a colour such as #1f6feb.")
     if len(guidelines) > GUIDELINES_MAX:
-        errors["guidelines"] = f"At most {GUIDELINES_MAX:,} characters."
+        errors["guidelines"] = _("At most %(max)s characters.", max=format_number(GUIDELINES_MAX))
     if errors:
         raise ValidationError(errors)
     keys = ("site_name", "accent", "guidelines", "require_staff_two_factor")

@@ -1,3 +1,6 @@
+from flask_babel import format_number
+from flask_babel import gettext as _
+
 from portal.extensions import db
 from portal.markup import clean_text, render_markdown
 from portal.models import Comment, Role, SubscriptionLevel, utcnow
@@ -15,18 +18,25 @@ def validate_comment(body: str) -> str:
     """Return the cleaned comment text; raises ValidationError."""
     body = clean_text(body)
     if not body:
-        raise ValidationError({"body": "Write a comment first."})
+        raise ValidationError({"body": _("Write a comment first.")})
     if len(body) > COMMENT_MAX:
-        raise ValidationError({"body": f"A comment can have at most {COMMENT_MAX:,} characters."})
+        raise ValidationError(
+            {
+                "body": _(
+                    "A comment can have at most %(max)s characters.",
+                    max=format_number(COMMENT_MAX),
+                )
+            }
+        )
     return body
 
 
 def add_comment(author, idea, body, official=False, internal=False) -> Comment:
     """Post a comment (official or internal for product owners); raises OperationError."""
     if not idea.can_comment(author):
-        raise PermissionDenied("You cannot comment on this idea.")
+        raise PermissionDenied(_("You cannot comment on this idea."))
     if (official or internal) and not author.has_role(Role.OWNER):
-        raise PermissionDenied("Only the product team posts official answers and notes.")
+        raise PermissionDenied(_("Only the product team posts official answers and notes."))
     body = validate_comment(body)
     check_links(author, body)
     comment = Comment(
@@ -53,7 +63,7 @@ def add_comment(author, idea, body, official=False, internal=False) -> Comment:
 def edit_comment(editor, comment, body) -> Comment:
     """Change a comment's text within the edit window; staff edits are audited."""
     if not comment.can_edit(editor):
-        raise PermissionDenied("Comments can be edited for 15 minutes after posting.")
+        raise PermissionDenied(_("Comments can be edited for 15 minutes after posting."))
     body = validate_comment(body)
     before = comment.body
     comment.body, comment.body_html = body, render_markdown(body)

@@ -3,6 +3,9 @@ moderator looks (SPEC section 2, issue 5)."""
 
 from datetime import timedelta
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from portal.extensions import db
 from portal.markup import clean_text
 from portal.models import Comment, Flag, Idea, Vote, utcnow
@@ -11,11 +14,11 @@ from portal.operations.audit import record_audit
 from portal.operations.comments import comment_visibility_changed
 
 REASONS = {
-    "spam": "Spam or advertising",
-    "abuse": "Abusive or offensive",
-    "off_topic": "Off topic",
-    "duplicate": "A duplicate of another idea",
-    "other": "Something else",
+    "spam": _l("Spam or advertising"),
+    "abuse": _l("Abusive or offensive"),
+    "off_topic": _l("Off topic"),
+    "duplicate": _l("A duplicate of another idea"),
+    "other": _l("Something else"),
 }
 FLAGGING_AGE = timedelta(hours=1)  # new accounts wait before they can flag
 NOTE_MAX = 500
@@ -31,16 +34,16 @@ def hide_threshold(voters: int) -> int:
 def flag(user, target: Idea | Comment, reason: str, note: str = "", duplicate_of=None) -> Flag:
     """Flag an idea or comment once; raises OperationError. May hide the target."""
     if not (user.is_authenticated and user.can_write):
-        raise PermissionDenied("Sign in to flag.")
+        raise PermissionDenied(_("Sign in to flag."))
     if utcnow() - user.created_at < FLAGGING_AGE:
-        raise PermissionDenied("New accounts can flag after their first hour.")
+        raise PermissionDenied(_("New accounts can flag after their first hour."))
     idea = target if isinstance(target, Idea) else target.idea
     if not idea.can_view(user) or (isinstance(target, Comment) and not target.is_public):
-        raise PermissionDenied("You cannot flag this.")
+        raise PermissionDenied(_("You cannot flag this."))
     fields = _check(reason, note, duplicate_of, idea)
     key = {"idea_id": target.id} if isinstance(target, Idea) else {"comment_id": target.id}
     if db.session.scalar(db.select(Flag.id).filter_by(user_id=user.id, **key)):
-        raise Conflict("You have already flagged this. A moderator will look at it.")
+        raise Conflict(_("You have already flagged this. A moderator will look at it."))
     flag = Flag(user_id=user.id, **key, **fields)
     db.session.add(flag)
     db.session.flush()
@@ -51,18 +54,18 @@ def flag(user, target: Idea | Comment, reason: str, note: str = "", duplicate_of
 def _check(reason: str, note: str, duplicate_of, idea: Idea) -> dict:
     note = clean_text(note or "")
     if reason not in REASONS:
-        raise ValidationError({"reason": "Choose a reason."})
+        raise ValidationError({"reason": _("Choose a reason.")})
     if len(note) > NOTE_MAX:
-        raise ValidationError({"note": f"At most {NOTE_MAX} characters."})
+        raise ValidationError({"note": _("At most %(max)d characters.", max=NOTE_MAX)})
     if reason == "other" and not note:
-        raise ValidationError({"note": "Tell the moderators what is wrong."})
+        raise ValidationError({"note": _("Tell the moderators what is wrong.")})
     number = None
     if reason == "duplicate":
         text = str(duplicate_of or "").strip().lstrip("#")
         number = int(text) if text.isdecimal() and len(text) < 10 else None
         original = db.session.scalar(db.select(Idea).filter_by(number=number)) if number else None
         if original is None or original.id == idea.id or not original.is_public:
-            raise ValidationError({"duplicate_of": "Give the number of the original idea."})
+            raise ValidationError({"duplicate_of": _("Give the number of the original idea.")})
     return {"reason": reason, "note": note, "duplicate_of": number}
 
 

@@ -1,7 +1,10 @@
+from flask_babel import format_number
+from flask_babel import gettext as _
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
+from portal.i18n import language as interface_language
 from portal.markup import clean_text, render_markdown
 from portal.models import Category, Counter, Idea, SubscriptionLevel, utcnow
 from portal.operations import PermissionDenied, ValidationError
@@ -10,6 +13,7 @@ from portal.operations.spam import check_idea_pace, check_links
 from portal.operations.subscriptions import subscribe
 from portal.operations.webhooks import queue_idea_created
 from portal.search import queue_reindex
+from portal.search.language import guess_language
 
 TITLE_MIN, TITLE_MAX = 5, 120
 BODY_MAX = 10_000
@@ -21,9 +25,13 @@ def validate_idea(title: str, body: str) -> tuple[str, str]:
     body = clean_text(body)
     errors = {}
     if not TITLE_MIN <= len(title) <= TITLE_MAX:
-        errors["title"] = f"The title needs {TITLE_MIN} to {TITLE_MAX} characters."
+        errors["title"] = _(
+            "The title needs %(min)d to %(max)d characters.", min=TITLE_MIN, max=TITLE_MAX
+        )
     if len(body) > BODY_MAX:
-        errors["body"] = f"The description can have at most {BODY_MAX:,} characters."
+        errors["body"] = _(
+            "The description can have at most %(max)s characters.", max=format_number(BODY_MAX)
+        )
     if errors:
         raise ValidationError(errors)
     return title, body
@@ -35,7 +43,7 @@ def resolve_category(board, category_id) -> Category | None:
         return None
     category = next((c for c in board.categories if str(c.id) == str(category_id)), None)
     if category is None:
-        raise ValidationError({"category": "Choose one of this board's categories."})
+        raise ValidationError({"category": _("Choose one of this board's categories.")})
     return category
 
 
@@ -71,7 +79,7 @@ def existing_submission(author, key) -> Idea | None:
 def submit_idea(author, board, title, body, category_id=None, submission_key=None) -> Idea:
     """Post a new idea (or return the one this form already made); raises OperationError."""
     if not (author.is_authenticated and author.can_write):
-        raise PermissionDenied("Your account cannot post ideas.")
+        raise PermissionDenied(_("Your account cannot post ideas."))
     existing = existing_submission(author, submission_key)
     if existing is not None:
         return existing
@@ -88,6 +96,7 @@ def submit_idea(author, board, title, body, category_id=None, submission_key=Non
         title=title,
         body=body,
         body_html=render_markdown(body),
+        language=guess_language(f"{title}\n{body}", author.locale or interface_language()),
         is_held=needs_review(author, board),
         submission_key=submission_key or None,
         vote_count=0,
@@ -114,12 +123,13 @@ def submit_idea(author, board, title, body, category_id=None, submission_key=Non
 def edit_idea(editor, idea, title, body, category_id=None) -> Idea:
     """Change an idea's text under the edit rules; staff edits are marked and audited."""
     if not idea.can_edit(editor):
-        raise PermissionDenied("You can no longer edit this idea.")
+        raise PermissionDenied(_("You can no longer edit this idea."))
     title, body = validate_idea(title, body)
     category = resolve_category(idea.board, category_id)
     before = {"title": idea.title, "body": idea.body, "category_id": idea.category_id}
     idea.title, idea.body, idea.category = title, body, category
     idea.body_html = render_markdown(body)
+    idea.language = guess_language(f"{title}\n{body}", idea.language)  # unclear: unchanged
     idea.updated_at = utcnow()
     if editor.id != idea.author_id:
         idea.edited_by_staff = True

@@ -13,6 +13,8 @@ votes the person spent elsewhere meanwhile stay where they went.
 
 from datetime import datetime
 
+from flask_babel import gettext as _
+
 from portal import workflow
 from portal.extensions import db
 from portal.models import Idea, Merge, Subscription, User, Vote, utcnow
@@ -36,11 +38,13 @@ def merge_ideas(actor, source: Idea, target: Idea) -> Merge:
     """Merge source (the duplicate) into target; raises OperationError."""
     require_moderator(actor)
     if source.id == target.id:
-        raise Conflict("An idea cannot be merged into itself.")
+        raise Conflict(_("An idea cannot be merged into itself."))
     if source.status == workflow.DUPLICATE:
-        raise Conflict(f"#{source.number} is already merged into another idea.")
+        raise Conflict(_("#%(number)d is already merged into another idea.", number=source.number))
     if target.status == workflow.DUPLICATE or not target.is_public:
-        raise Conflict(f"#{target.number} cannot take a merge: choose the original idea.")
+        raise Conflict(
+            _("#%(number)d cannot take a merge: choose the original idea.", number=target.number)
+        )
     lock_voters(voter_ids(source, target))
     record = {"status": source.status, "moved_votes": [], "kept_votes": [],
               "trimmed_votes": [], "dropped_votes": [],
@@ -128,11 +132,16 @@ def undo_merge(actor, merge: Merge) -> None:
     the duplicate's budget allows; raises OperationError."""
     require_moderator(actor)
     if merge.undone_at is not None:
-        raise Conflict("This merge was already undone.")
+        raise Conflict(_("This merge was already undone."))
     source, target, record = merge.source, merge.target, merge.record
     if target.status == workflow.DUPLICATE:
         # Its votes moved on with it: undo the later merge first, and everything is found.
-        raise Conflict(f"#{target.number} was merged into another idea since: undo that first.")
+        raise Conflict(
+            _(
+                "#%(number)d was merged into another idea since: undo that first.",
+                number=target.number,
+            )
+        )
     lock_voters(voter_ids(target) + [user_id for user_id, *_ in record.get("dropped_votes", [])])
     _give_votes_back(source, target, record)
     db.session.execute(

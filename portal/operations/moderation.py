@@ -6,7 +6,12 @@ Every action is audited; hiding tells the author why, citing the community guide
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+
 from portal.extensions import db
+from portal.i18n import in_language_of
 from portal.markup import clean_text
 from portal.models import Comment, Flag, Idea, Notification, Role, User, utcnow
 from portal.operations import PermissionDenied, ValidationError
@@ -16,13 +21,13 @@ from portal.operations.webhooks import queue_idea_created
 from portal.search import queue_reindex
 
 ACTIONS = {
-    "dismiss": "Dismiss flags",
-    "hide": "Hide",
-    "delete": "Delete",
-    "restore": "Restore",
-    "approve": "Approve",
-    "approve_trust": "Approve and trust the author",
-    "reject_block": "Reject and block the author",
+    "dismiss": _l("Dismiss flags"),
+    "hide": _l("Hide"),
+    "delete": _l("Delete"),
+    "restore": _l("Restore"),
+    "approve": _l("Approve"),
+    "approve_trust": _l("Approve and trust the author"),
+    "reject_block": _l("Reject and block the author"),
 }
 HELD_ONLY = {"approve", "approve_trust", "reject_block"}
 QUEUE_SIZE = 100
@@ -131,12 +136,12 @@ def _check(actor, kind: str, target, action: str, reason: str) -> str:
     """The cleaned reason, once the action is allowed here; raises OperationError."""
     require_moderator(actor)
     if action not in ACTIONS:
-        raise ValidationError({"action": "Choose an action."})
+        raise ValidationError({"action": _("Choose an action.")})
     if action in HELD_ONLY and not (kind == "idea" and target.is_held):
-        raise ValidationError({"action": "Only posts waiting for approval can be approved."})
+        raise ValidationError({"action": _("Only posts waiting for approval can be approved.")})
     reason = clean_text(reason or "")[:REASON_MAX]
     if action == "hide" and not reason:
-        raise ValidationError({"reason": "Say which guideline it breaks: the author is told."})
+        raise ValidationError({"reason": _("Say which guideline it breaks: the author is told.")})
     return reason
 
 
@@ -172,8 +177,21 @@ def _resolve_flags(kind: str, target) -> None:
 
 def _tell_author(author: User, target, kind: str, reason: str) -> None:
     idea = target if isinstance(target, Idea) else db.session.get(Idea, target.idea_id)
-    what = f"Your idea “{idea.title}”" if kind == "idea" else f"Your comment on “{idea.title}”"
-    text = f"{what} was hidden by a moderator: {reason} See the community guidelines."
+    with in_language_of(author):  # stored: written in the author's language
+        if kind == "idea":
+            text = _(
+                "Your idea “%(title)s” was hidden by a moderator: %(reason)s See the community "
+                "guidelines.",
+                title=idea.title,
+                reason=reason,
+            )
+        else:
+            text = _(
+                "Your comment on “%(title)s” was hidden by a moderator: %(reason)s See the "
+                "community guidelines.",
+                title=idea.title,
+                reason=reason,
+            )
     db.session.add(Notification(user_id=author.id, idea_id=idea.id, kind="moderation",
                                 text=text[:300]))  # fmt: skip
 
@@ -202,20 +220,26 @@ def remind_moderators() -> int:
             .exists(),
         )
     ).all()
-    text = (
-        f"{len(late)} item{'s' if len(late) != 1 else ''} in the review queue waited over 48 hours"
-    )
     db.session.add_all(
-        Notification(user_id=moderator.id, kind="queue_waiting", text=text)
-        for moderator in moderators
+        Notification(user_id=user.id, kind="queue_waiting", text=_queue_waiting(user, late))
+        for user in moderators
     )
     db.session.commit()
     return len(moderators)
 
 
+def _queue_waiting(moderator: User, late: list[QueueItem]) -> str:
+    with in_language_of(moderator):  # stored: written in the moderator's language
+        return ngettext(
+            "%(num)d item in the review queue waited over 48 hours",
+            "%(num)d items in the review queue waited over 48 hours",
+            len(late),
+        )
+
+
 def require_moderator(actor) -> None:
     if not (actor.is_authenticated and actor.has_role(Role.MODERATOR)):
-        raise PermissionDenied("Only moderators do this.")
+        raise PermissionDenied(_("Only moderators do this."))
 
 
 def lock_comments(actor, idea: Idea, locked: bool) -> None:
@@ -230,7 +254,7 @@ def pin_comment(actor, comment: Comment, pinned: bool) -> None:
     """Keep a staff comment at the top of the idea's timeline."""
     require_moderator(actor)
     if pinned and not comment.author.is_staff:
-        raise ValidationError({"pin": "Only comments by the team can be pinned."})
+        raise ValidationError({"pin": _("Only comments by the team can be pinned.")})
     before = {"is_pinned": comment.is_pinned}
     comment.is_pinned = pinned
     record_audit(actor, "comment.pin", comment, before, {"is_pinned": pinned})
@@ -240,7 +264,7 @@ def block_user(actor, user: User, blocked: bool) -> None:
     """A blocked customer reads but writes nothing, from their next request on."""
     require_moderator(actor)
     if user.is_staff:
-        raise ValidationError({"block": "Staff are not blocked; change their role first."})
+        raise ValidationError({"block": _("Staff are not blocked; change their role first.")})
     before = {"is_blocked": user.is_blocked}
     user.is_blocked = blocked
     record_audit(actor, "user.block" if blocked else "user.unblock", user, before,

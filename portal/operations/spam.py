@@ -4,6 +4,8 @@ posts (issue 5): few links per item and few ideas a day."""
 import re
 from datetime import timedelta
 
+from flask_babel import gettext as _
+
 from portal.extensions import db
 from portal.models import AuditEntry, Idea, utcnow
 from portal.operations import ValidationError
@@ -33,7 +35,10 @@ def braked(author) -> bool:
 def check_links(author, *texts: str, field: str = "body") -> None:
     links = sum(len(LINK.findall(text or "")) for text in texts)
     if links > LINKS_MAX and braked(author):
-        message = f"New accounts can add at most {LINKS_MAX} links to a post on their first day."
+        message = _(
+            "New accounts can add at most %(max)s links to a post on their first day.",
+            max=LINKS_MAX,
+        )
         raise ValidationError({field: message})
 
 
@@ -48,7 +53,10 @@ def check_idea_pace(author) -> None:
     if today >= NEW_IDEAS_PER_DAY:
         raise ValidationError(
             {
-                "title": f"New accounts can post {NEW_IDEAS_PER_DAY} ideas on their first day. "
-                "Come back tomorrow, or vote for ideas like yours."
+                "title": _(
+                    "New accounts can post %(max)s ideas on their first day. Come back "
+                    "tomorrow, or vote for ideas like yours.",
+                    max=NEW_IDEAS_PER_DAY,
+                )
             }  # fmt: skip
         )

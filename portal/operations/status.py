@@ -1,3 +1,6 @@
+from flask_babel import format_number
+from flask_babel import gettext as _
+
 from portal import workflow
 from portal.extensions import db
 from portal.markup import clean_text, render_markdown
@@ -19,7 +22,7 @@ def change_status(actor, idea, target: str, response: str = "") -> StatusChange:
     to the worker, so an idea with thousands of followers does not slow this request.
     """
     if not idea.can_change_status(actor):
-        raise PermissionDenied("Only the product team changes an idea's status.")
+        raise PermissionDenied(_("Only the product team changes an idea's status."))
     try:
         workflow.check_transition(idea.status, target)
     except workflow.TransitionError as refused:
@@ -27,7 +30,12 @@ def change_status(actor, idea, target: str, response: str = "") -> StatusChange:
     response = clean_text(response or "")
     if len(response) > RESPONSE_MAX:
         raise ValidationError(
-            {"response": f"A response can have at most {RESPONSE_MAX:,} characters."}
+            {
+                "response": _(
+                    "A response can have at most %(max)s characters.",
+                    max=format_number(RESPONSE_MAX),
+                )
+            }
         )
     # Votes left budgets when the idea closed; reopened, it holds them again.
     reopening = idea.board.has_budget and not idea.accepts_votes and workflow.accepts_votes(target)
@@ -62,9 +70,9 @@ def change_status(actor, idea, target: str, response: str = "") -> StatusChange:
 def assign_idea(actor, idea, assignee) -> None:
     """Make a product owner (or nobody) responsible for answering idea."""
     if not idea.can_change_status(actor):
-        raise PermissionDenied("Only the product team assigns ideas.")
+        raise PermissionDenied(_("Only the product team assigns ideas."))
     if assignee is not None and not assignee.has_role(Role.OWNER):
-        raise ValidationError({"assignee": "Ideas are assigned to product owners."})
+        raise ValidationError({"assignee": _("Ideas are assigned to product owners.")})
     before = {"assignee_id": idea.assignee_id}
     idea.assignee_id = assignee.id if assignee else None
     record_audit(actor, "idea.assign", idea, before, {"assignee_id": idea.assignee_id})

@@ -4,6 +4,8 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from flask_babel import gettext as _
+
 from portal.extensions import db
 from portal.markup import clean_text
 from portal.models import ApiToken, User, utcnow
@@ -24,10 +26,12 @@ def token_hash(token: str) -> str:
 def create_token(user: User, name: str = "") -> tuple[ApiToken, str]:
     """Make a token for user; returns the row and the token, which is never shown again."""
     if not user.is_active:
-        raise PermissionDenied("This account cannot have API tokens.")
-    name = " ".join(clean_text(name or "").split()) or "API token"
+        raise PermissionDenied(_("This account cannot have API tokens."))
+    name = " ".join(clean_text(name or "").split()) or _("API token")
     if len(name) > NAME_MAX:
-        raise ValidationError({"name": f"A token name can have at most {NAME_MAX} characters."})
+        raise ValidationError(
+            {"name": _("A token name can have at most %(max)d characters.", max=NAME_MAX)}
+        )
     token = PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(user_id=user.id, name=name, token_hash=token_hash(token), prefix=token[:12])
     db.session.add(row)
@@ -39,7 +43,7 @@ def revoke_token(user: User, token_id: int) -> ApiToken:
     """Revoke one of user's own tokens; another person's token is not found."""
     row = db.session.get(ApiToken, token_id)
     if row is None or row.user_id != user.id:
-        raise PermissionDenied("That is not one of your tokens.")
+        raise PermissionDenied(_("That is not one of your tokens."))
     if row.revoked_at is None:
         row.revoked_at = utcnow()
     db.session.flush()

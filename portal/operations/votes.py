@@ -1,5 +1,6 @@
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.attributes import set_committed_value
@@ -7,6 +8,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from portal import workflow
 from portal.database import begin_writing
 from portal.extensions import db
+from portal.i18n import language
 from portal.models import Idea, Subscription, SubscriptionLevel, User, Vote, trending_score, utcnow
 from portal.operations import Conflict, PermissionDenied, ValidationError
 
@@ -144,7 +146,7 @@ def cast_vote(user, idea, weight: int = 1) -> VoteState:
     board = idea.board
     if not 1 <= weight <= board.max_votes_per_idea:
         raise ValidationError(
-            {"weight": f"A vote on this board weighs 1 to {board.max_votes_per_idea}."}
+            {"weight": _("A vote on this board weighs 1 to %(max)d.", max=board.max_votes_per_idea)}
         )
     if not idea.can_vote(user):
         raise _closed(idea.status)
@@ -157,7 +159,7 @@ def cast_vote(user, idea, weight: int = 1) -> VoteState:
         used = budget_used(user, board)
         if weight - old_weight > board.votes_per_user - used:
             raise Conflict(
-                "You have no votes left in this board; take one back from another idea first."
+                _("You have no votes left in this board; take one back from another idea first.")
             )
         used += weight - old_weight
     if weight != old_weight:
@@ -196,12 +198,14 @@ def retract_vote(user, idea) -> VoteState:
 
 def _check_voter(user) -> None:
     if not (user.is_authenticated and user.can_write):
-        raise PermissionDenied("Your account cannot vote.")
+        raise PermissionDenied(_("Your account cannot vote."))
 
 
 def _closed(status: str) -> Conflict:
-    label = workflow.get_status(status).label.lower()
-    return Conflict(f"Voting is closed on ideas that are {label}.")
+    label = str(workflow.get_status(status).label)
+    if language() == "en":  # "ideas that are completed"; German keeps its capitals
+        label = label.lower()
+    return Conflict(_("Voting is closed on ideas that are %(status)s.", status=label))
 
 
 def _lock_for_voting(user, idea):
@@ -219,7 +223,7 @@ def _lock_for_voting(user, idea):
         .with_for_update(key_share=True)  # FOR NO KEY UPDATE: rows referring to it may insert
     ).one()
     if voter.is_blocked or voter.deleted_at is not None:
-        raise PermissionDenied("Your account cannot vote.")
+        raise PermissionDenied(_("Your account cannot vote."))
     public = db.not_(db.or_(_idea.c.is_hidden, _idea.c.is_deleted, _idea.c.is_held))
     return db.session.execute(
         db.select(

@@ -25,6 +25,9 @@ from contextlib import suppress
 from urllib.parse import quote, urlsplit
 
 from flask import current_app
+from flask_babel import format_number
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from portal.api.serialize import comment_json, idea_json, iso, person_json
 from portal.extensions import db
@@ -45,10 +48,10 @@ from portal.outbox import GiveUp
 
 WEBHOOK = "webhook"  # the outbox kind
 EVENTS = {
-    "idea.created": "A new idea is published (held ideas once a moderator approves them)",
-    "idea.status_changed": "An idea's status changes, with the team's public response",
-    "comment.created": "Someone comments on a published idea (never internal notes)",
-    "idea.merged": "A duplicate is merged into its original",
+    "idea.created": _l("A new idea is published (held ideas once a moderator approves them)"),
+    "idea.status_changed": _l("An idea's status changes, with the team's public response"),
+    "comment.created": _l("Someone comments on a published idea (never internal notes)"),
+    "idea.merged": _l("A duplicate is merged into its original"),
 }
 PING = WebhookDelivery.TEST_EVENT
 MAX_ATTEMPTS = 10  # with the outbox's backoff: the last try about three hours after the first
@@ -174,7 +177,12 @@ SPECIAL_ADDRESSES = ("is_private", "is_loopback", "is_link_local", "is_multicast
 
 
 class AddressRefused(Exception):
-    """The hook's host is, or resolves to, an address webhooks may not reach."""
+    """The hook's host is, or resolves to, an address webhooks may not reach; `shown` names
+    it for the admin's form (the message, in English, goes to the delivery log)."""
+
+    def __init__(self, message: str, shown: str = ""):
+        super().__init__(message)
+        self.shown = shown
 
 
 def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -209,7 +217,8 @@ def public_addresses(host: str, port: int) -> list[tuple]:
             shown = host if host == str(address) else f"{host} ({address})"
             raise AddressRefused(
                 f"{shown} is a private, local or reserved address: webhooks go to public "
-                "addresses only."
+                "addresses only.",
+                shown,
             )
     return addresses
 
@@ -221,7 +230,11 @@ def address_problem(url: str) -> str | None:
     try:
         public_addresses(_ascii_host(parts.hostname), parts.port or _DEFAULT_PORTS[parts.scheme])
     except AddressRefused as refused:
-        return str(refused)
+        return _(
+            "%(host)s is a private, local or reserved address: webhooks go to public "
+            "addresses only.",
+            host=refused.shown,
+        )
     except (OSError, UnicodeError):
         return None
     return None
@@ -360,9 +373,9 @@ def validate_webhook(form) -> dict:
     if problem := url_problem(url) or address_problem(url):
         errors["url"] = problem
     if not events or any(event not in EVENTS for event in events):
-        errors["events"] = "Choose at least one event."
+        errors["events"] = _("Choose at least one event.")
     if len(description) > DESCRIPTION_MAX:
-        errors["description"] = f"At most {DESCRIPTION_MAX} characters."
+        errors["description"] = _("At most %(max)s characters.", max=format_number(DESCRIPTION_MAX))
     if errors:
         raise ValidationError(errors)
     return {"url": url, "events": [e for e in EVENTS if e in events], "description": description}
@@ -371,18 +384,18 @@ def validate_webhook(form) -> dict:
 def url_problem(url: str) -> str | None:
     """What is wrong with url as a webhook address, or None."""
     if not url:
-        return "Give the address that should receive the events."
+        return _("Give the address that should receive the events.")
     if len(url) > URL_MAX:
-        return f"An address has at most {URL_MAX:,} characters."
+        return _("An address has at most %(max)s characters.", max=format_number(URL_MAX))
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (raises ValueError for a port that is no number)
     except ValueError:
-        return "This is not a valid address."
+        return _("This is not a valid address.")
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
-        return "An address starting with https:// (or http://) and a host name."
+        return _("An address starting with https:// (or http://) and a host name.")
     if parts.username or parts.password:
-        return "Leave the user name and password out: receivers check the signature instead."
+        return _("Leave the user name and password out: receivers check the signature instead.")
     return None
 
 
@@ -464,9 +477,9 @@ def send_again(actor, delivery: WebhookDelivery) -> WebhookDelivery:
     require_admin(actor)
     hook = delivery.webhook
     if not delivery.can_send_again:
-        raise Conflict("Only an event that failed or was given up on can be sent again.")
+        raise Conflict(_("Only an event that failed or was given up on can be sent again."))
     if not hook.is_active:
-        raise Conflict("The webhook is paused: resume it to send deliveries again.")
+        raise Conflict(_("The webhook is paused: resume it to send deliveries again."))
     fields = {k: v for k, v in json.loads(delivery.body).items() if k not in ENVELOPE}
     (again,) = _queue([hook], delivery.event, fields)
     if delivery.gave_up_at is None:

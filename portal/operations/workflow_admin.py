@@ -2,6 +2,8 @@
 
 import re
 
+from flask_babel import gettext as _
+
 from portal import workflow
 from portal.extensions import db
 from portal.markup import clean_text
@@ -21,15 +23,15 @@ def add_status(actor, slug: str, label: str, colour: str, phase: str) -> CustomS
     slug, label, colour = (slug or "").strip().lower(), clean_text(label or ""), colour or ""
     errors = {}
     if not SLUG.fullmatch(slug):
-        errors["slug"] = "2 to 40 lowercase letters, digits or _, starting with a letter."
+        errors["slug"] = _("2 to 40 lowercase letters, digits or _, starting with a letter.")
     elif slug in workflow.STATUSES:
-        errors["slug"] = f"There is already a status called {slug!r}."
+        errors["slug"] = _("There is already a status called '%(slug)s'.", slug=slug)
     if not label or len(label) > LABEL_MAX:
-        errors["label"] = f"Give it a label of at most {LABEL_MAX} characters."
+        errors["label"] = _("Give it a label of at most %(max)s characters.", max=LABEL_MAX)
     if not COLOUR.fullmatch(colour):
-        errors["colour"] = "Pick a colour such as #1f6feb."
+        errors["colour"] = _("Pick a colour such as #1f6feb.")
     if phase not in {p.value for p in workflow.Phase}:
-        errors["phase"] = "Choose the phase it belongs to."
+        errors["phase"] = _("Choose the phase it belongs to.")
     if errors:
         raise ValidationError(errors)
     position = db.session.scalar(db.select(db.func.count(CustomStatus.id))) or 0
@@ -47,7 +49,7 @@ def set_transitions(actor, allowed: set[tuple[str, str]]) -> None:
     statuses = workflow.owner_statuses()
     pairs = {(a, b) for a in statuses for b in statuses if a != b}
     if unknown := allowed - pairs:
-        raise ValidationError({"transitions": f"Unknown moves: {sorted(unknown)}"})
+        raise ValidationError({"transitions": _("Unknown moves: %(moves)s", moves=sorted(unknown))})
     before = sorted(
         db.session.execute(db.select(BlockedTransition.source, BlockedTransition.target)).all()
     )

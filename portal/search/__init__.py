@@ -62,13 +62,19 @@ def idea_document(idea: Idea) -> dict | None:
         "category": idea.category.name if idea.category else "",
         "title": idea.title,
         "body": idea.body,
-        "stamp": index_stamp(idea.updated_at, idea.status),
+        "language": idea_language(idea.language),
+        "stamp": index_stamp(idea.updated_at, idea.status, idea.language),
     }
 
 
-def index_stamp(updated_at, status: str) -> str:
+def idea_language(code: str | None) -> str:
+    """The language an idea's words are stemmed in: "de", else "en"."""
+    return "de" if code == "de" else "en"
+
+
+def index_stamp(updated_at, status: str, language: str | None) -> str:
     """Changes whenever anything the index holds changes: used to find drift."""
-    return f"{updated_at.timestamp():.6f}:{status}"
+    return f"{updated_at.timestamp():.6f}:{status}:{idea_language(language)}"
 
 
 def get_backend():
@@ -272,9 +278,11 @@ def repair_drift() -> int:
         log.warning("search index unreadable: rebuilding it from the database")
         return reindex_all()
     rows = db.session.execute(
-        db.select(Idea.id, Idea.number, Idea.updated_at, Idea.status).where(Idea.public_clause())
+        db.select(Idea.id, Idea.number, Idea.updated_at, Idea.status, Idea.language).where(
+            Idea.public_clause()
+        )
     ).all()
-    wanted = {row.number: index_stamp(row.updated_at, row.status) for row in rows}
+    wanted = {row.number: index_stamp(row.updated_at, row.status, row.language) for row in rows}
     stale = [row.id for row in rows if indexed.get(row.number) != wanted[row.number]]
     unwanted = set(indexed) - set(wanted)
     if unwanted:

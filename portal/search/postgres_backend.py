@@ -1,13 +1,15 @@
 """SEARCH_BACKEND=postgres: PostgreSQL's own full-text search, for several machines.
 
 It reads the idea table directly (an expression GIN index keeps it fast), so there is no
-index to drift and queued updates are simply discarded. Typos are caught by trigram
+index to drift and queued updates are simply discarded. Each idea is stemmed with the
+text search configuration of its language (`german` or `english`); a query is stemmed
+both ways and matches either, so the index serves it. Typos are caught by trigram
 similarity on titles (the pg_trgm extension, created by the migration).
 """
 
 import re
 
-from sqlalchemy import func, literal_column, or_
+from sqlalchemy import case, func, literal_column, or_
 
 from portal.extensions import db
 from portal.markup import highlight_marked
@@ -17,7 +19,8 @@ from portal.search.sql_backend import facet_counts, narrow, visible_scope
 from portal.search.typos import typo_candidates
 from portal.workflow import DUPLICATE
 
-CONFIG = "english"
+CONFIG = "english"  # for words that belong to no idea (ping)
+CONFIGS = {"en": "english", "de": "german"}
 
 FEW_HITS = 3  # below this, title words with a typo count as matches too
 TYPO_SIMILARITY = 0.5
@@ -25,12 +28,21 @@ HEADLINE = "StartSel=\x02, StopSel=\x03, MaxFragments=2, MaxWords=30, MinWords=1
 TITLE_HEADLINE = "StartSel=\x02, StopSel=\x03, HighlightAll=true"
 
 
+def row_config():
+    """The text search configuration of each idea's language."""
+    return case(
+        (Idea.language == literal_column("'de'"), literal_column("'german'::regconfig")),
+        else_=literal_column("'english'::regconfig"),
+    )
+
+
 def search_vector():
-    """The expression the GIN index `ix_idea_search` is built on: title weighs most.
+    """The expression the GIN index `ix_idea_search` (migration 3e6d9b2f8a14) is built on:
+    each idea in its language's configuration, title weighing most.
 
     Constants are literals, not bound parameters, so the planner sees the indexed expression.
     """
-    config, empty = literal_column(f"'{CONFIG}'"), literal_column("''")
+    config, empty = row_config(), literal_column("''")
 
     def weighted(column, weight):
         vector = func.to_tsvector(config, func.coalesce(column, empty))
@@ -62,15 +74,23 @@ def meant_spellings(words: list[str]) -> str:
     return " | ".join(sorted({s for spellings in candidates.values() for s in spellings.values()}))
 
 
+def in_every_language(make_query):
+    """make_query(config) for each language, or-ed: each idea matches in its own."""
+    english, german = (make_query(config) for config in CONFIGS.values())
+    return english.op("||")(german)
+
+
 class PostgresBackend:
     needs_tasks = False
 
     def _tsquery(self, text_: str):
-        query = func.websearch_to_tsquery(CONFIG, to_tsquery_text(text_))
-        prefixes = re.findall(r"(\w+)\*", text_)
-        for prefix in prefixes:
-            query = query.op("||")(func.to_tsquery(CONFIG, prefix.lower() + ":*"))
-        return query
+        def tsquery(config):
+            query = func.websearch_to_tsquery(config, to_tsquery_text(text_))
+            for prefix in re.findall(r"(\w+)\*", text_):
+                query = query.op("||")(func.to_tsquery(config, prefix.lower() + ":*"))
+            return query
+
+        return in_every_language(tsquery)
 
     def _matching(self, q: SearchQuery, boards):
         tsquery = self._tsquery(q.text)
@@ -84,7 +104,8 @@ class PostgresBackend:
             return exact, tsquery
         typos = [func.word_similarity(word, Idea.title) > TYPO_SIMILARITY for word in words]
         if meant := meant_spellings(words):  # swapped or missing letters: see typos.py
-            typos.append(search_vector().op("@@")(func.to_tsquery(CONFIG, meant)))
+            meant_query = in_every_language(lambda config: func.to_tsquery(config, meant))
+            typos.append(search_vector().op("@@")(meant_query))
         return base.where(or_(search_vector().op("@@")(tsquery), *typos)), tsquery
 
     def search(self, q: SearchQuery) -> SearchResult:
@@ -103,8 +124,8 @@ class PostgresBackend:
         rows = db.session.execute(
             matching.with_only_columns(
                 Idea.number,
-                func.ts_headline(CONFIG, Idea.title, tsquery, TITLE_HEADLINE),
-                func.ts_headline(CONFIG, Idea.body, tsquery, HEADLINE),
+                func.ts_headline(row_config(), Idea.title, tsquery, TITLE_HEADLINE),
+                func.ts_headline(row_config(), Idea.body, tsquery, HEADLINE),
             )
             .order_by(rank.desc(), Idea.vote_count.desc())
             .limit(q.per_page)
@@ -116,7 +137,7 @@ class PostgresBackend:
     def similar(self, title: str, boards: list[str], limit: int) -> list[int]:
         try:
             words = " OR ".join(re.findall(r"\w{3,}", title))
-            tsquery = func.websearch_to_tsquery(CONFIG, words)
+            tsquery = in_every_language(lambda config: func.websearch_to_tsquery(config, words))
             likeness = func.word_similarity(title, Idea.title)
             score = func.ts_rank_cd(search_vector(), tsquery) + likeness
             query = visible_scope(boards, False).where(

@@ -7,12 +7,20 @@ creates it empty (the worker fills it at start); Alembic's autogenerate leaves i
 `search-reindex` rebuilds it in one transaction while searches read the previous state.
 
 Board and status are indexed columns too, so visibility and facet counts are FTS5
-queries rather than joins. The user's words are always quoted before they reach MATCH:
-FTS5's own syntax never sees raw input.
+queries rather than joins.
+
+FTS5 only stems English (Porter). A German idea keeps its own words in title and body
+(for phrases, prefixes and exact words) and its Snowball German stems, computed here, in
+title_de and body_de; a query word also looks for its German stem there, and the hits of
+German ideas are highlighted here, by stem, since FTS5 cannot see those matches.
+
+The user's words are always quoted before they reach MATCH: FTS5's own syntax never sees
+raw input.
 """
 
 import re
 from contextlib import contextmanager
+from functools import lru_cache
 
 from sqlalchemy import func, text
 from sqlalchemy.exc import DatabaseError
@@ -23,19 +31,39 @@ from portal.extensions import db
 from portal.markup import highlight_marked
 from portal.models import Board
 from portal.search import Hit, SearchQuery, SearchResult, SearchUnavailable
+from portal.search.language import german_stem, german_stems
 from portal.search.typos import WORD, typo_candidates
 from portal.workflow import DUPLICATE, OPEN, STATUSES
 
 TABLE = "idea_fts"
+COLUMNS = (
+    "title",
+    "body",
+    "category",
+    "board",
+    "status",
+    "stamp UNINDEXED",
+    "language UNINDEXED",
+    "title_de",
+    "body_de",
+)
+COLUMN_NAMES = [column.split()[0] for column in COLUMNS]
 CREATE = (
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5("
-    "title, body, category, board, status, stamp UNINDEXED, tokenize='porter unicode61')"
+    f"{', '.join(COLUMNS)}, tokenize='porter unicode61')"
 )
 CREATE_VOCABULARY = (
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE}_terms USING fts5vocab({TABLE}, row)"
 )
-RANK = f"bm25({TABLE}, 3.0, 1.0, 1.0, 0.0, 0.0)"  # title weighs most
+CREATE_COLUMN_VOCABULARY = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE}_columns USING fts5vocab({TABLE}, col)"
+)
+RANK = f"bm25({TABLE}, 3.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 3.0, 1.0)"  # title weighs most
+GERMAN_COLUMNS = "{title_de body_de}"
 SNIPPET_WORDS = 30
+SNIPPET_LEAD = 5  # words shown before the first match
+STEM_START = 3
+UMLAUTS = str.maketrans({"ä": "a", "ö": "o", "ü": "u", "ß": "ss"})
 BROAD = 2_000  # matches above which only the newest title matches are ranked
 RANK_WINDOW = 1_000
 MAX_TERMS = 12  # a search box query, not a document
@@ -65,6 +93,61 @@ def status_token(status: str) -> str:
     return "zzstatus" + status.replace("_", "")
 
 
+def german_columns(document: dict) -> dict[str, str]:
+    """The German stems of a German idea's title and body; nothing for other ideas."""
+    if document["language"] != "de":
+        return {"title_de": "", "body_de": ""}
+    return {"title_de": german_stems(document["title"]), "body_de": german_stems(document["body"])}
+
+
+@lru_cache(maxsize=20_000)
+def both_stems(word: str) -> tuple[str, str]:
+    return german_stem(word), stem(word)
+
+
+class Marker:
+    """Marks, in a German idea's own text, the words a query matched by German stem, by
+    Porter stem, by prefix or as written (FTS5's highlight() sees only the last three)."""
+
+    def __init__(self, text_: str):
+        tokens = TOKEN.findall(text_)[:MAX_TERMS]
+        words = {w.lower() for phrase, _, _ in tokens for w in WORD.findall(phrase)}
+        words |= {word.lower() for _, word, star in tokens if word and not star}
+        self.prefixes = tuple(word.lower() for _, word, star in tokens if word and star)
+        self.stems = {s for word in words for s in both_stems(word)}
+        # Stems keep a word's start (umlauts folded): most words need no stemming at all.
+        self.starts = {s[:STEM_START] for s in self.stems}
+
+    def matches(self, word: str) -> bool:
+        word = word.lower()
+        if word.startswith(self.prefixes):
+            return True
+        if word.translate(UMLAUTS)[:STEM_START] not in self.starts:
+            return False
+        return any(s in self.stems for s in both_stems(word))
+
+    def mark(self, text_: str, words: int | None = None) -> str:
+        """Text with its matches marked for highlight_marked, cut to `words` words around
+        the first match when a number is given."""
+        spans = [m.span() for m in WORD.finditer(text_)]
+        hits = [i for i, (start, end) in enumerate(spans) if self.matches(text_[start:end])]
+        first, last = 0, len(spans)
+        if words is not None and len(spans) > words:
+            first = max(0, min((hits or [0])[0] - SNIPPET_LEAD, len(spans) - words))
+            last = first + words
+        if not spans:
+            return text_
+        begin = 0 if first == 0 else spans[first][0]
+        end = len(text_) if last == len(spans) else spans[last - 1][1]
+        output, index = [], begin
+        for i in (i for i in hits if first <= i < last):
+            start, stop = spans[i]
+            output += [text_[index:start], "\x02", text_[start:stop], "\x03"]
+            index = stop
+        output.append(text_[index:end])
+        return ("…" if begin else "") + "".join(output) + ("…" if end < len(text_) else "")
+
+
 class SqliteWriter:
     """Index changes inside the current transaction (the caller commits)."""
 
@@ -79,8 +162,9 @@ class SqliteWriter:
         board_id = self.board_ids[slug]
         db.session.execute(
             text(
-                f"INSERT INTO {TABLE} (rowid, title, body, category, board, status, stamp)"
-                " VALUES (:number, :title, :body, :category, :board, :status, :stamp)"
+                f"INSERT INTO {TABLE} (rowid, title, body, category, board, status, stamp,"
+                " language, title_de, body_de) VALUES (:number, :title, :body, :category,"
+                " :board, :status, :stamp, :language, :title_de, :body_de)"
             ),
             {
                 **document,
@@ -88,6 +172,7 @@ class SqliteWriter:
                 "body": document["body"].translate(MARKERS),
                 "board": board_token(board_id),
                 "status": status_token(document["status"]),
+                **german_columns(document),
             },
         )
 
@@ -102,9 +187,18 @@ class SqliteBackend:
     # -- writing ----------------------------------------------------------------------
 
     def ensure(self) -> None:
+        if self._columns() not in ([], COLUMN_NAMES):
+            # An index from an older release: it is derived data, so rebuild it.
+            for table in (f"{TABLE}_columns", f"{TABLE}_terms", TABLE):
+                db.session.execute(text(f"DROP TABLE IF EXISTS {table}"))
         db.session.execute(text(CREATE))
         db.session.execute(text(CREATE_VOCABULARY))
+        db.session.execute(text(CREATE_COLUMN_VOCABULARY))
         db.session.commit()
+
+    @staticmethod
+    def _columns() -> list[str]:
+        return [row[1] for row in db.session.execute(text(f"PRAGMA table_info({TABLE})"))]
 
     @contextmanager
     def writing(self):
@@ -128,7 +222,10 @@ class SqliteBackend:
         return count
 
     def check(self) -> None:
+        """Raise SearchUnavailable unless the table reads and has this release's columns."""
         self._read(lambda: db.session.execute(text(f"SELECT count(*) FROM {TABLE}")).scalar())
+        if self._columns() != COLUMN_NAMES:
+            raise SearchUnavailable("the SQLite search index has an older schema")
 
     def ping(self) -> None:
         """Raise SearchUnavailable unless the FTS5 table answers a one-word query."""
@@ -136,6 +233,7 @@ class SqliteBackend:
         self._read(lambda: db.session.execute(query).all())
 
     def stamps(self) -> dict[int, str]:
+        self.check()  # an older table: the drift check rebuilds it
         query = text(f"SELECT rowid, stamp FROM {TABLE}")
         return dict(self._read(lambda: db.session.execute(query).all()))
 
@@ -157,15 +255,32 @@ class SqliteBackend:
         query = text(f"SELECT term FROM {TABLE}_terms WHERE term IN ({placeholders})")
         return set(db.session.scalars(query, names))
 
+    def _german(self, words: set[str]) -> dict[str, str]:
+        """Each word's German stem, for the words whose stem some German idea has."""
+        stems = {word: german_stem(word) for word in words}
+        if not stems:
+            return {}
+        # The vocabulary holds what FTS5's Porter tokenizer made of the stored stems.
+        names = {f"t{i}": stem(s) for i, s in enumerate(sorted(set(stems.values())))}
+        placeholders = ", ".join(f":{name}" for name in names)
+        query = text(
+            f"SELECT term FROM {TABLE}_columns WHERE term IN ({placeholders})"
+            " AND col IN ('title_de', 'body_de')"
+        )
+        known = set(db.session.scalars(query, names))
+        return {word: s for word, s in stems.items() if stem(s) in known}
+
     def _terms(self, text_: str) -> list[str]:
         """The user's query as FTS5 terms: phrases, prefixes, and words; a word the index
-        does not know is widened to the spellings it was probably meant to be."""
+        does not know is widened to the spellings it was probably meant to be, and to its
+        German stem where German ideas have that."""
         tokens = TOKEN.findall(text_)[:MAX_TERMS]
         words = {word.lower() for _, word, star in tokens if word and not star}
         known = self._known({stem(word) for word in words})
         unknown = " ".join(word for word in words if stem(word) not in known)
         candidates = typo_candidates(unknown)
         known |= self._known(set().union(*candidates.values()))
+        german = self._german(words)
         terms = []
         for phrase, word, star in tokens:
             if phrase.strip():
@@ -179,8 +294,11 @@ class SqliteBackend:
                     for spelling_stem, spelling in candidates.get(word_stem, {}).items()
                     if word_stem not in known and spelling_stem in known
                 ]
-                alternatives = " OR ".join(quoted(w) for w in [word, *sorted(meant)])
-                terms.append(f"({alternatives})" if meant else alternatives)
+                alternatives = [quoted(w) for w in [word, *sorted(meant)]]
+                if word.lower() in german:  # only there: "mode" is not "mod" in English
+                    alternatives.append(f"{GERMAN_COLUMNS} : {quoted(german[word.lower()])}")
+                either = " OR ".join(alternatives)
+                terms.append(f"({either})" if len(alternatives) > 1 else either)
         return terms
 
     def _scope(self, boards: dict[str, int], include_duplicates: bool) -> str:
@@ -232,7 +350,8 @@ class SqliteBackend:
         total = self._count(matching + narrowing) if narrowing else sum(facets["status"].values())
         in_titles = f"title : ({words}){scope}{narrowing}"
         numbers = self._ranked(matching + narrowing, in_titles, total, q)
-        return SearchResult(self._hits(matching + narrowing, numbers), total, facets)
+        hits = self._hits(matching + narrowing, numbers, Marker(q.text))
+        return SearchResult(hits, total, facets)
 
     def _ranked(self, matching: str, in_titles: str, total: int, q: SearchQuery) -> list[int]:
         """The idea numbers of the page, best first.
@@ -257,20 +376,24 @@ class SqliteBackend:
         query = text(f"{ranked} LIMIT :limit OFFSET :skip")
         return db.session.scalars(query, {"m": matching, "limit": limit, "skip": skip}).all()
 
-    def _hits(self, matching: str, numbers: list[int]) -> list[Hit]:
+    def _hits(self, matching: str, numbers: list[int], marker: Marker) -> list[Hit]:
         """Highlighted titles and snippets of the given ideas, in their order."""
         if not numbers:
             return []
         rows = db.session.execute(
             text(
                 f"SELECT rowid, highlight({TABLE}, 0, char(2), char(3)),"
-                f" snippet({TABLE}, 1, char(2), char(3), '…', {SNIPPET_WORDS})"
-                f" FROM {TABLE} WHERE {TABLE} MATCH :m"
+                f" snippet({TABLE}, 1, char(2), char(3), '…', {SNIPPET_WORDS}),"
+                f" language, title, body FROM {TABLE} WHERE {TABLE} MATCH :m"
                 f" AND rowid IN ({', '.join(str(int(n)) for n in numbers)})"
             ),
             {"m": matching},
         ).all()
-        found = {n: Hit(n, highlight_marked(t), highlight_marked(b)) for n, t, b in rows}
+        found = {}
+        for n, marked_title, snippet, language, title, body in rows:
+            if language == "de":
+                marked_title, snippet = marker.mark(title), marker.mark(body, SNIPPET_WORDS)
+            found[n] = Hit(n, highlight_marked(marked_title), highlight_marked(snippet))
         return [found[n] for n in numbers if n in found]
 
     def _facets(self, matching: str, by_board: dict, by_status: dict) -> dict:
@@ -296,7 +419,8 @@ class SqliteBackend:
             terms, ids = self._terms(words), self._boards(boards)
             if not terms or not ids:
                 return []
-            matching = f"title : ({' OR '.join(terms)}){self._scope(ids, False)}"
+            titles = f"{{title title_de}} : ({' OR '.join(terms)})"  # German stems: title_de
+            matching = titles + self._scope(ids, False)
             query = text(
                 f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH :m ORDER BY {RANK} LIMIT :n"
             )

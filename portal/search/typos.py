@@ -1,5 +1,6 @@
 """Typo tolerance shared by the embedded backends: which spellings a mistyped word was
-meant to be. Both indexes hold Porter stems, so candidates are compared as stems."""
+meant to be. The indexes hold stems (Porter's for English, Snowball's for German), so
+candidates are compared as stems of the language searched."""
 
 import re
 import string
@@ -10,7 +11,7 @@ TYPO_MIN_LETTERS = 5  # shorter words are too easily another word with one lette
 WORD = re.compile(r"\w+")
 
 
-def typo_candidates(text: str) -> dict[str, dict[str, str]]:
+def typo_candidates(text: str, stem=stem) -> dict[str, dict[str, str]]:
     """For each word of five letters or more: its stem -> {candidate stem: a spelling}."""
     candidates = {}
     for word in {w.lower() for w in WORD.findall(text) if len(w) >= TYPO_MIN_LETTERS}:

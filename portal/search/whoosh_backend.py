@@ -18,23 +18,40 @@ from whoosh.qparser import MultifieldParser, OrGroup
 
 from portal.markup import HighlightFormatter, whoosh_highlight
 from portal.search import Hit, SearchQuery, SearchResult, SearchUnavailable
+from portal.search.language import GERMAN_ANALYZER, STEMMERS
 from portal.search.typos import WORD, typo_candidates
 from portal.workflow import DUPLICATE
 
 log = logging.getLogger(__name__)
 
-ANALYZER = StemmingAnalyzer()
+ANALYZER = StemmingAnalyzer()  # English: Porter stems
+# An idea's title and body go into the fields of its language (title or title_de ...), so
+# each is stemmed once, in its own language; a query is parsed against both sets.
 SCHEMA = Schema(
     number=ID(stored=True, unique=True),
     board=ID(stored=True, sortable=True),
     status=ID(stored=True, sortable=True),
+    language=ID(stored=True),
     category=TEXT(analyzer=ANALYZER),
     title=TEXT(analyzer=ANALYZER, field_boost=3.0, stored=True),
     body=TEXT(analyzer=ANALYZER, stored=True),
+    title_de=TEXT(analyzer=GERMAN_ANALYZER, field_boost=3.0, stored=True),
+    body_de=TEXT(analyzer=GERMAN_ANALYZER, stored=True),
     stamp=STORED,
 )
-SEARCH_FIELDS = ["title", "body", "category"]
+FIELDS_OF = {"en": ["title", "body", "category"], "de": ["title_de", "body_de"]}
+SUFFIX = {"en": "", "de": "_de"}
+SEARCH_FIELDS = [field for fields in FIELDS_OF.values() for field in fields]
+TITLE_FIELDS = ["title", "title_de"]
 WRITE_TIMEOUT = 2.0
+
+
+def index_fields(document: dict) -> dict:
+    """A document as Whoosh fields: title and body under the names of its language."""
+    fields = {**document, "number": str(document["number"])}
+    suffix = SUFFIX[fields["language"]]
+    fields["title" + suffix], fields["body" + suffix] = fields.pop("title"), fields.pop("body")
+    return fields
 
 
 def count_in(documents: set[int], groups: dict[str, set[int]]) -> dict[str, int]:
@@ -42,29 +59,40 @@ def count_in(documents: set[int], groups: dict[str, set[int]]) -> dict[str, int]
     return {value: n for value, n in counts.items() if n}
 
 
+def typo_variants(text: str, reader, language: str) -> dict[str, list[str]]:
+    """Stem of each word the language's fields do not know -> known stems it may mean."""
+    fields, stem = FIELDS_OF[language], STEMMERS[language]
+    if not any(reader.field_length(field) for field in fields):
+        return {}  # no idea in this language yet: nothing to be near
+
+    def known(word_stem: str) -> bool:
+        return any(reader.doc_frequency(field, word_stem) for field in fields)
+
+    unknown = " ".join(w for w in WORD.findall(text) if not known(stem(w.lower())))
+    return {
+        word_stem: sorted(filter(known, spellings))
+        for word_stem, spellings in typo_candidates(unknown, stem).items()
+    }
+
+
 def with_typo_variants(parsed, text: str, reader):
     """Let words the index does not know match with one typo (see portal.search.typos).
 
     Only unknown words are widened: a known word means what it says. Besides a one-edit
     fuzzy term on the stem, the stems of likely meant spellings that the index knows are
-    added as plain terms.
+    added as plain terms. Each language's fields are widened with their own stems.
     """
-
-    def known(word_stem: str) -> bool:
-        return any(reader.doc_frequency(field, word_stem) for field in SEARCH_FIELDS)
-
-    variants = {
-        word_stem: sorted(filter(known, spellings))
-        for word_stem, spellings in typo_candidates(text).items()
-        if not known(word_stem)
-    }
+    by_language = {language: typo_variants(text, reader, language) for language in FIELDS_OF}
+    variants = {field: by_language[lang] for lang, fields in FIELDS_OF.items() for field in fields}
 
     def widen(node):
-        if type(node) is not query.Term or node.text not in variants:  # not Prefix, Fuzzy...
+        if type(node) is not query.Term:  # not Prefix, Fuzzy...
             return node
         field, word_stem = node.fieldname, node.text
+        if word_stem not in variants.get(field, {}):
+            return node
         alternatives = [query.FuzzyTerm(field, word_stem, maxdist=1, prefixlength=1)]
-        alternatives += [query.Term(field, s) for s in variants[word_stem]]
+        alternatives += [query.Term(field, s) for s in variants[field][word_stem]]
         return query.Or(alternatives, boost=node.boost)
 
     return parsed.accept(widen)
@@ -75,7 +103,7 @@ class IndexWriter:
         self.writer = writer
 
     def upsert(self, document: dict) -> None:
-        self.writer.update_document(**{**document, "number": str(document["number"])})
+        self.writer.update_document(**index_fields(document))
 
     def delete(self, number: int) -> None:
         self.writer.delete_by_term("number", str(number))
@@ -144,9 +172,13 @@ class WhooshBackend:
             raise SearchUnavailable(f"no search index in {self.folder}")
         if generation != self._generation:
             try:
-                self._index = index.open_dir(self.folder / generation)
+                ix = index.open_dir(self.folder / generation)
             except Exception as error:  # missing or corrupt files
                 raise SearchUnavailable(f"cannot open the search index: {error}") from error
+            if sorted(ix.schema.names()) != sorted(SCHEMA.names()):
+                # Built by an older release: the worker rebuilds it (keep_index_healthy).
+                raise SearchUnavailable("the search index has an older schema")
+            self._index = ix
             self._generation = generation
             self._close_searcher()
         return self._index
@@ -205,7 +237,7 @@ class WhooshBackend:
             count = 0
             for document in documents:
                 if document is not None:
-                    writer.add_document(**{**document, "number": str(document["number"])})
+                    writer.add_document(**index_fields(document))
                     count += 1
             writer.commit()
             self._swap_in(path)
@@ -281,13 +313,15 @@ class WhooshBackend:
     @staticmethod
     def _hit(hit) -> Hit:
         """Highlighted title and snippet; a plain escaped excerpt where nothing matched."""
-        title = whoosh_highlight(hit, "title", 200, minscore=0)
-        return Hit(int(hit["number"]), title, whoosh_highlight(hit, "body", 220, top=2))
+        suffix = SUFFIX.get(hit.get("language"), "")
+        title = whoosh_highlight(hit, "title" + suffix, 200, minscore=0)
+        body = whoosh_highlight(hit, "body" + suffix, 220, top=2)
+        return Hit(int(hit["number"]), title, body)
 
     def similar(self, title: str, boards: list[str], limit: int) -> list[int]:
         """Ideas whose titles share words with this one (a title says what an idea is)."""
         with self.searcher() as searcher:
-            parsed = self._parse(title, fields=["title"], group=OrGroup.factory(0.9))
+            parsed = self._parse(title, fields=TITLE_FIELDS, group=OrGroup.factory(0.9))
             parsed = with_typo_variants(parsed, title, searcher.reader())
             scope = query.Or([query.Term("board", slug) for slug in boards])
             duplicates = query.Term("status", DUPLICATE)

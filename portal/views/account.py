@@ -12,6 +12,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
@@ -32,6 +34,7 @@ from portal.operations import OperationError, ValidationError, accounts
 from portal.operations.accounts import (
     EMAIL_FREQUENCIES,
     EMAIL_PREFERENCES,
+    device_label,
     set_email_preference,
 )
 from portal.operations.subscriptions import set_subscription
@@ -71,6 +74,7 @@ def profile():
         tokens=active_tokens(current_user),
         sessions=accounts.active_sessions(current_user),
         is_current=lambda row: accounts.is_current_session(current_user, row),
+        device_label=device_label,
     )
 
 
@@ -89,7 +93,7 @@ def password():
             db.session.rollback()
             show_errors(form, invalid)
         else:
-            flash("Your password is changed, and your other sessions are signed out.", "success")
+            flash(_("Your password is changed, and your other sessions are signed out."), "success")
             return redirect(url_for("account.profile") + "#security", code=303)
     return render_template("account/password.html", form=form), 422 if form.errors else 200
 
@@ -111,8 +115,12 @@ def delete_account():
         else:
             sign_out()
             db.session.commit()
-            votes = f"{withdrawn} vote{'' if withdrawn == 1 else 's'}"
-            flash(f"Your account is deleted, and {votes} taken back. Goodbye.", "info")
+            goodbye = ngettext(
+                "Your account is deleted, and %(num)d vote taken back. Goodbye.",
+                "Your account is deleted, and %(num)d votes taken back. Goodbye.",
+                withdrawn,
+            )
+            flash(goodbye, "info")
             return redirect(url_for("public.index"), code=303)
     status = 422 if form.errors or request.method == "POST" else 200
     return render_template("account/delete.html", form=form), status
@@ -128,10 +136,10 @@ def end_session(session_id):
     if accounts.is_current_session(current_user, row):
         sign_out()
         db.session.commit()
-        flash("You are signed out.", "info")
+        flash(_("You are signed out."), "info")
         return redirect(url_for("public.index"), code=303)
     db.session.commit()
-    flash(f"{row.device} is signed out.", "success")
+    flash(_("%(device)s is signed out.", device=device_label(row.device)), "success")
     return redirect(url_for("account.profile") + "#sessions", code=303)
 
 
@@ -140,7 +148,7 @@ def end_session(session_id):
 def end_other_sessions():
     accounts.end_other_sessions(current_user, keep_token=current_user.session_token)
     db.session.commit()
-    flash("You are signed out everywhere else.", "success")
+    flash(_("You are signed out everywhere else."), "success")
     return redirect(url_for("account.profile") + "#sessions", code=303)
 
 
@@ -177,7 +185,7 @@ def two_factor():
             flash(refused.message, "error")
             return redirect(url_for("account.two_factor"), code=303)
         else:
-            flash("Two-factor sign-in is on.", "success")
+            flash(_("Two-factor sign-in is on."), "success")
             return _show_recovery_codes(codes)
     if request.method == "GET":
         form.secret.data = totp.new_secret()
@@ -198,7 +206,7 @@ def disable_two_factor():
         db.session.commit()
     except OperationError as refused:
         return _proof_refused(form, refused)
-    flash("Two-factor sign-in is off.", "success")
+    flash(_("Two-factor sign-in is off."), "success")
     return redirect(url_for("account.profile") + "#security", code=303)
 
 
@@ -212,7 +220,7 @@ def recovery_codes():
         db.session.commit()
     except OperationError as refused:
         return _proof_refused(form, refused)
-    flash("Here are your new recovery codes: the old ones no longer work.", "success")
+    flash(_("Here are your new recovery codes: the old ones no longer work."), "success")
     return _show_recovery_codes(codes)
 
 
@@ -249,7 +257,7 @@ def revoke(token_id):
     except OperationError:
         abort(404)
     db.session.commit()
-    flash(f"The token “{row.name}” is revoked: it no longer works.", "success")
+    flash(_("The token “%(name)s” is revoked: it no longer works.", name=row.name), "success")
     return redirect(url_for("account.profile") + "#api-tokens", code=303)
 
 
@@ -263,7 +271,7 @@ def email_preference():
             request.form.get("email_frequency"),
         )
         db.session.commit()
-        flash("Your email settings are saved.", "success")
+        flash(_("Your email settings are saved."), "success")
     except ValidationError as invalid:
         flash(" ".join(invalid.fields.values()), "error")
     return redirect(url_for("account.profile"), code=303)

@@ -11,6 +11,9 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
@@ -47,10 +50,24 @@ def admins_only():
         abort(403)
 
 
+ROLE_NAMES = {
+    Role.CUSTOMER: _l("customer"),
+    Role.MODERATOR: _l("moderator"),
+    Role.OWNER: _l("owner"),
+    Role.ADMIN: _l("admin"),
+}
+
+
+def timestamp(moment, seconds: bool = False) -> str:
+    """ "27 Nov 2026 16:18" in the page's language, seconds too if asked."""
+    pattern = _("d MMM yyyy HH:mm:ss") if seconds else _("d MMM yyyy HH:mm")
+    return format_datetime(moment, pattern)
+
+
 @bp.context_processor
 def webhook_health():
     """Every admin page warns of failing webhooks (a function: counted only when shown)."""
-    return {"failing_webhooks": failing_webhook_count}
+    return {"failing_webhooks": failing_webhook_count, "timestamp": timestamp}
 
 
 def workflow_page(errors=None, entered=None, code=200):
@@ -84,7 +101,7 @@ def new_status():
     except ValidationError as invalid:
         db.session.rollback()
         return workflow_page(invalid.fields, fields, 422)
-    flash(f"Added the status {status.label}.", "success")
+    flash(_("Added the status %(label)s.", label=status.label), "success")
     return redirect(url_for("admin.workflow_settings"), code=303)
 
 
@@ -92,7 +109,7 @@ def new_status():
 def transitions():
     allowed = set()
     for value in request.form.getlist("allowed"):
-        source, _, target = value.partition(">")
+        source, _sep, target = value.partition(">")
         allowed.add((source, target))
     try:
         set_transitions(current_user, allowed)
@@ -100,7 +117,7 @@ def transitions():
     except ValidationError as invalid:
         db.session.rollback()
         return workflow_page(invalid.fields, code=422)
-    flash("The allowed moves are saved.", "success")
+    flash(_("The allowed moves are saved."), "success")
     return redirect(url_for("admin.workflow_settings"), code=303)
 
 
@@ -128,7 +145,7 @@ def new_board():
         all_boards = db.session.scalars(db.select(Board).order_by(Board.position)).all()
         return render("admin/boards.html", "boards", 422, boards=all_boards,
                       errors=invalid.fields, entered=request.form)  # fmt: skip
-    flash(f"Created the board {board.name}.", "success")
+    flash(_("Created the board %(name)s.", name=board.name), "success")
     return redirect(url_for("admin.board", slug=board.slug), code=303)
 
 
@@ -147,7 +164,7 @@ def board(slug):
         try:
             save_board(current_user, board, request.form)
             db.session.commit()
-            flash("The board is saved.", "success")
+            flash(_("The board is saved."), "success")
             return redirect(url_for("admin.board", slug=board.slug), code=303)
         except ValidationError as invalid:
             db.session.rollback()
@@ -163,7 +180,7 @@ def new_category(slug):
     try:
         category = add_category(current_user, board, request.form.get("name", ""))
         db.session.commit()
-        flash(f"Added the category {category.name}.", "success")
+        flash(_("Added the category %(name)s.", name=category.name), "success")
     except ValidationError as invalid:
         db.session.rollback()
         flash(invalid.fields["category"], "error")
@@ -180,7 +197,8 @@ def users():
         query = query.where(db.or_(db.func.lower(User.name).like(pattern),
                                    db.func.lower(User.email).like(pattern)))  # fmt: skip
     people = db.session.scalars(query.limit(USERS_SHOWN)).all()
-    return render("admin/users.html", "users", people=people, roles=list(Role), q=text)
+    return render("admin/users.html", "users", people=people, roles=list(Role), q=text,
+                  role_names=ROLE_NAMES)  # fmt: skip
 
 
 @bp.post("/users/<int:user_id>/role")
@@ -191,7 +209,8 @@ def user_role(user_id):
     try:
         set_role(current_user, user, request.form.get("role"))
         db.session.commit()
-        flash(f"{user.display_name} is now {user.role.name.lower()}.", "success")
+        flash(_("%(name)s is now %(role)s.", name=user.display_name, role=ROLE_NAMES[user.role]),
+              "success")  # fmt: skip
     except ValidationError as invalid:
         db.session.rollback()
         flash(invalid.fields["role"], "error")
@@ -205,7 +224,7 @@ def site():
         try:
             save_site(current_user, request.form)
             db.session.commit()
-            flash("The site settings are saved.", "success")
+            flash(_("The site settings are saved."), "success")
             return redirect(url_for("admin.site"), code=303)
         except ValidationError as invalid:
             db.session.rollback()
@@ -242,7 +261,7 @@ def audit():
     if filters["action"]:
         query = query.where(AuditEntry.action == filters["action"])
     if filters["target"]:
-        kind, _, number = filters["target"].partition(" ")
+        kind, _sep, number = filters["target"].partition(" ")
         query = query.where(AuditEntry.target_type == kind.lower())
         if number.isdecimal() and len(number) < 10:
             query = query.where(AuditEntry.target_id == int(number))
@@ -286,7 +305,7 @@ def new_webhook():
     except ValidationError as invalid:
         db.session.rollback()
         return webhooks_page(invalid.fields, typed(request.form), 422)
-    flash("Added the webhook. Give its signing secret (below) to the receiver.", "success")
+    flash(_("Added the webhook. Give its signing secret (below) to the receiver."), "success")
     return redirect(url_for("admin.webhook", hook_id=hook.id), code=303)
 
 
@@ -298,7 +317,7 @@ def webhook(hook_id):
         try:
             update_webhook(current_user, hook, request.form)
             db.session.commit()
-            flash("The webhook is saved.", "success")
+            flash(_("The webhook is saved."), "success")
             return redirect(url_for("admin.webhook", hook_id=hook.id), code=303)
         except ValidationError as invalid:
             db.session.rollback()
@@ -318,14 +337,15 @@ def back_to(hook: Webhook) -> str:
 def pause_webhook(hook_id):
     hook = get_webhook(hook_id)
     return carry_out(lambda: set_webhook_active(current_user, hook, False),
-                     "The webhook is paused: no events are sent to it.", back_to(hook))  # fmt: skip
+                     _("The webhook is paused: no events are sent to it."),
+                     back_to(hook))  # fmt: skip
 
 
 @bp.post("/webhooks/<int:hook_id>/resume")
 def resume_webhook(hook_id):
     hook = get_webhook(hook_id)
     return carry_out(lambda: set_webhook_active(current_user, hook, True),
-                     "The webhook is active again: new events are sent to it.",
+                     _("The webhook is active again: new events are sent to it."),
                      back_to(hook))  # fmt: skip
 
 
@@ -333,7 +353,7 @@ def resume_webhook(hook_id):
 def rotate_secret(hook_id):
     hook = get_webhook(hook_id)
     return carry_out(lambda: rotate_webhook_secret(current_user, hook),
-                     "The webhook has a new signing secret: give it to the receiver.",
+                     _("The webhook has a new signing secret: give it to the receiver."),
                      back_to(hook))  # fmt: skip
 
 
@@ -341,7 +361,8 @@ def rotate_secret(hook_id):
 def remove_webhook(hook_id):
     hook = get_webhook(hook_id)
     return carry_out(lambda: delete_webhook(current_user, hook),
-                     f"Deleted the webhook to {hook.url}.", url_for("admin.webhooks"))  # fmt: skip
+                     _("Deleted the webhook to %(url)s.", url=hook.url),
+                     url_for("admin.webhooks"))  # fmt: skip
 
 
 @bp.post("/webhooks/<int:hook_id>/test")
@@ -351,10 +372,10 @@ def test_webhook(hook_id):
     ping = send_test(current_user, hook)
     db.session.commit()
     if ping.delivered_at:
-        flash(f"The test was delivered: HTTP {ping.response_code} in {ping.duration_ms} ms.",
-              "success")  # fmt: skip
+        flash(_("The test was delivered: HTTP %(code)s in %(ms)s ms.", code=ping.response_code,
+                ms=ping.duration_ms), "success")  # fmt: skip
     else:
-        flash(f"The test failed: {ping.error}", "error")
+        flash(_("The test failed: %(error)s", error=ping.error), "error")
     return redirect(url_for("admin.webhook_deliveries", hook_id=hook.id), code=303)
 
 
@@ -366,7 +387,8 @@ def send_delivery_again(hook_id, delivery_id):
     if delivery is None or delivery.webhook_id != hook.id:
         abort(404)
     return carry_out(lambda: send_again(current_user, delivery),
-                     f"Delivery #{delivery.id} is queued to be sent again, as a new delivery.",
+                     _("Delivery #%(id)s is queued to be sent again, as a new delivery.",
+                       id=delivery.id),
                      url_for("admin.webhook_deliveries", hook_id=hook.id))  # fmt: skip
 
 

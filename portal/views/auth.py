@@ -1,6 +1,8 @@
 """Sign-up, email confirmation, sign-in (with its second factor) and -out, password reset."""
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from portal.auth_loader import (
@@ -39,7 +41,7 @@ from portal.views.helpers import safe_next
 bp = Blueprint("auth", __name__)
 bp.before_app_request(load_signed_in_user)
 
-CHECK_EMAIL = "Check your email: we sent you a link to confirm your address."
+CHECK_EMAIL = _l("Check your email: we sent you a link to confirm your address.")
 # Wrong second-factor codes per account (RATE_LIMITS["two_factor"] overrides it).
 TWO_FACTOR_LIMIT = "5 per 10 minutes"
 
@@ -65,7 +67,7 @@ def signup():
             show_errors(form, invalid)
         else:
             # No session yet: signing in here would tell a taken address from a new one.
-            flash(CHECK_EMAIL, "info")
+            flash(str(CHECK_EMAIL), "info")
             return redirect(url_for("public.index"), code=303)
     return render_template("auth/signup.html", form=form), 422 if form.errors else 200
 
@@ -88,10 +90,13 @@ def confirm(token):
         flash(refused.message, "error")
         return redirect(url_for("public.index"), code=303)
     if current_user.is_authenticated:
-        flash(f"Thanks, {user.name}: your email address is confirmed.", "success")
+        flash(_("Thanks, %(name)s: your email address is confirmed.", name=user.name), "success")
         return redirect(url_for("public.index"), code=303)
     flash(
-        f"Thanks, {user.name}: your email address is confirmed. Sign in to post and vote.",
+        _(
+            "Thanks, %(name)s: your email address is confirmed. Sign in to post and vote.",
+            name=user.name,
+        ),
         "success",
     )
     return redirect(url_for("auth.signin"), code=303)
@@ -104,7 +109,7 @@ def resend_verification():
     if current_user.email_verified_at is None:
         send_verification(current_user)
         db.session.commit()
-    flash(CHECK_EMAIL, "info")
+    flash(str(CHECK_EMAIL), "info")
     return redirect(url_for("account.profile"), code=303)
 
 
@@ -128,8 +133,9 @@ def signin():
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
             target = safe_next(url_for("public.index"))
-            return _finish_sign_in(user, form.remember.data, target, f"Welcome back, {user.name}.")
-        form.password.errors = ["That email and password do not match an account."]
+            welcome = _("Welcome back, %(name)s.", name=user.name)
+            return _finish_sign_in(user, form.remember.data, target, welcome)
+        form.password.errors = [_("That email and password do not match an account.")]
     status = 422 if form.errors else 200
     return render_template("auth/signin.html", form=form, next=safe_next("")), status
 
@@ -141,7 +147,7 @@ def two_factor():
     """The second step of signing in to an account with two-factor sign-in."""
     pending = pending_sign_in()
     if pending is None:
-        flash("Sign in again: that sign-in took too long.", "info")
+        flash(_("Sign in again: that sign-in took too long."), "info")
         return redirect(url_for("auth.signin"), code=303)
     user, remember, target = pending
     form = SecondFactorForm()
@@ -154,7 +160,7 @@ def two_factor():
         else:
             sign_in(user, remember)
             db.session.commit()
-            flash(f"Welcome back, {user.name}.", "success")
+            flash(_("Welcome back, %(name)s.", name=user.name), "success")
             return redirect(target, code=303)
     return render_template("auth/two_factor.html", form=form), 422 if form.errors else 200
 
@@ -163,7 +169,7 @@ def two_factor():
 def signout():
     sign_out()
     db.session.commit()
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect(url_for("public.index"), code=303)
 
 
@@ -174,7 +180,7 @@ def reset_request():
     if form.validate_on_submit():
         request_password_reset(form.email.data or "")
         db.session.commit()
-        flash("If that address has an account, a reset link is on its way.", "info")
+        flash(_("If that address has an account, a reset link is on its way."), "info")
         return redirect(url_for("auth.signin"), code=303)
     return render_template("auth/reset_request.html", form=form)
 
@@ -193,12 +199,12 @@ def reset(token):
             flash(refused.message, "error")
             return redirect(url_for("auth.reset_request"), code=303)
         else:
-            welcome = "Your password is changed and you are signed in."
+            welcome = _("Your password is changed and you are signed in.")
             response = _finish_sign_in(user, False, url_for("public.index"), welcome)
             if user.has_two_factor:
-                flash("Your password is changed.", "success")
+                flash(_("Your password is changed."), "success")
             return response
     if valid_token(token, "reset") is None:
-        flash(LINK_USED, "error")
+        flash(str(LINK_USED), "error")
         return redirect(url_for("auth.reset_request"), code=303)
     return render_template("auth/reset.html", form=form, token=token), 422 if form.errors else 200

@@ -1,6 +1,7 @@
 """The product team's view: what waits for an answer, how fast the team answers."""
 
 from flask import Blueprint, abort, request
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal import insights
@@ -49,5 +50,9 @@ def assign(number):
     assignee = db.session.get(User, int(value)) if value.isdecimal() and len(value) < 10 else None
     if value and assignee is None:
         abort(400)
-    done = f"Assigned to {assignee.display_name}." if assignee else "Nobody is assigned now."
+    done = (
+        _("Assigned to %(name)s.", name=assignee.display_name)
+        if assignee
+        else _("Nobody is assigned now.")
+    )
     return carry_out(lambda: assign_idea(current_user, idea, assignee), done, idea_url(idea))

@@ -3,6 +3,9 @@
 import logging
 
 from flask import g, make_response, render_template, request
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -16,31 +19,41 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
 
 MESSAGES = {
-    400: ("Bad request", "The request could not be understood. Go back and try again."),
-    401: ("Token needed", "Send an API token: Authorization: Bearer <token>."),
-    403: ("Not allowed", "You do not have permission to do that."),
-    404: ("Not found", "There is nothing at this address. It may have been removed."),
-    405: ("Not allowed", "That action is not available here."),
-    409: ("Not possible", "That change is not possible right now."),
-    413: ("Too large", "What you sent is larger than 1 MB. Shorten it and try again."),
-    429: ("Slow down", "You have done that many times just now. Wait a moment and try again."),
-    500: ("Something went wrong", "We could not finish that. Nothing you sent was lost."),
-    503: ("Unavailable", "The service is briefly unavailable. Try again in a few seconds."),
+    400: (_l("Bad request"), _l("The request could not be understood. Go back and try again.")),
+    401: (_l("Token needed"), _l("Send an API token: Authorization: Bearer <token>.")),
+    403: (_l("Not allowed"), _l("You do not have permission to do that.")),
+    404: (_l("Not found"), _l("There is nothing at this address. It may have been removed.")),
+    405: (_l("Not allowed"), _l("That action is not available here.")),
+    409: (_l("Not possible"), _l("That change is not possible right now.")),
+    413: (_l("Too large"), _l("What you sent is larger than 1 MB. Shorten it and try again.")),
+    429: (
+        _l("Slow down"),
+        _l("You have done that many times just now. Wait a moment and try again."),
+    ),
+    500: (_l("Something went wrong"), _l("We could not finish that. Nothing you sent was lost.")),
+    503: (
+        _l("Unavailable"),
+        _l("The service is briefly unavailable. Try again in a few seconds."),
+    ),
 }
 
 
 def error_page(code: int, message: str | None = None, fields: dict | None = None):
     title, default = MESSAGES.get(code, MESSAGES[500] if code >= 500 else MESSAGES[400])
-    body = message or default
     if request.path.startswith("/api/"):
-        return api_error(code, body, fields)
-    return render_template("error.html", code=code, title=title, message=body), code
+        with force_locale("en"):  # the API answers in English
+            return api_error(code, str(message or default), fields)
+    # str(): a lazy text counts as markup, and "<token>" must be escaped as plain text.
+    body = str(message or default)
+    return render_template("error.html", code=code, title=str(title), message=body), code
 
 
 def register(app) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error):
-        return error_page(400, "The form expired or came from another site. Reload and try again.")
+        return error_page(
+            400, _("The form expired or came from another site. Reload and try again.")
+        )
 
     @app.errorhandler(OperationError)
     def operation_error(error):

@@ -2,7 +2,6 @@
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -12,9 +11,10 @@ from sqlalchemy.orm import joinedload
 
 from portal import workflow
 from portal.extensions import db
+from portal.i18n import short_date, time_ago
 from portal.markup import stored_html
 from portal.memberpages import slot
-from portal.models import Board, Idea, Role, StatusChange, utcnow
+from portal.models import Board, Idea, Role, StatusChange
 from portal.notifications import unread_count
 from portal.operations import OperationError
 from portal.operations.accounts import absolute_url
@@ -96,18 +96,6 @@ def safe_next(default: str) -> str:
     return default
 
 
-def time_ago(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    seconds = int((utcnow() - moment).total_seconds())
-    for unit, size in (("year", 31_536_000), ("month", 2_592_000), ("week", 604_800),
-                       ("day", 86_400), ("hour", 3_600), ("minute", 60)):  # fmt: skip
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count > 1 else ''} ago"
-    return "just now"
-
-
 def latest_status_changes(ideas, answered_only: bool = False) -> dict[int, StatusChange]:
     """Each idea's newest status change (only those with a public response, if asked)."""
     query = (
@@ -138,7 +126,7 @@ def register(app) -> None:
     app.jinja_env.filters["time_ago"] = time_ago
     app.jinja_env.filters["html"] = stored_html
     app.jinja_env.filters["iso"] = lambda moment: moment.isoformat() if moment else ""
-    app.jinja_env.filters["date"] = lambda moment: moment.strftime("%-d %b %Y") if moment else ""
+    app.jinja_env.filters["date"] = short_date
 
     @app.context_processor
     def site():

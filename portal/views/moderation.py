@@ -1,6 +1,8 @@
 """The moderators' review queue: one list, actions in place with htmx, bulk actions."""
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from portal.extensions import db
@@ -83,7 +85,7 @@ def act(kind, target_id):
         return redirect(url_for("moderation.queue"), code=303)
     if request.htmx:
         return ""  # the item leaves the list in place
-    flash("Done.", "success")
+    flash(_("Done."), "success")
     return redirect(url_for("moderation.queue"), code=303)
 
 
@@ -93,7 +95,7 @@ def bulk():
     action, reason = request.form.get("action", ""), request.form.get("reason", "")
     done, refused = 0, []
     for key in request.form.getlist("items")[:200]:
-        kind, _, target_id = key.partition("-")
+        kind, _sep, target_id = key.partition("-")
         if not target_id.isdecimal() or kind not in MODELS:
             continue
         target = find(kind, int(target_id))
@@ -102,12 +104,17 @@ def bulk():
                 moderate(current_user, kind, target, action, reason)
             done += 1
         except OperationError as error:
+            why = " ".join(error.fields.values()) or error.message
             refused.append(
-                f"{kind} {target_id}: {' '.join(error.fields.values()) or error.message}"
+                _("idea %(id)s: %(reason)s", id=target_id, reason=why)
+                if kind == "idea"
+                else _("comment %(id)s: %(reason)s", id=target_id, reason=why)
             )
     db.session.commit()
     if done:
-        flash(f"{ACTIONS.get(action, 'Done')}: {done} item{'s' if done != 1 else ''}.", "success")
+        label = ACTIONS.get(action) or _("Done")
+        flash(ngettext("%(action)s: %(num)d item.", "%(action)s: %(num)d items.", done,
+                       action=label), "success")  # fmt: skip
     for message in refused:
         flash(message, "error")
     return redirect(url_for("moderation.queue"), code=303)
@@ -117,7 +124,7 @@ def bulk():
 def lock(number):
     idea = get_idea(number)
     locked = request.form.get("locked") == "1"
-    done = "Comments are locked." if locked else "Comments are open again."
+    done = _("Comments are locked.") if locked else _("Comments are open again.")
     return carry_out(lambda: lock_comments(current_user, idea, locked), done, idea_url(idea))
 
 
@@ -126,7 +133,7 @@ def pin(comment_id):
     comment = find("comment", comment_id)
     pinned = request.form.get("pinned") == "1"
     back = f"{idea_url(comment.idea)}#comment-{comment.id}"
-    done = "Pinned to the top." if pinned else "Unpinned."
+    done = _("Pinned to the top.") if pinned else _("Unpinned.")
     return carry_out(lambda: pin_comment(current_user, comment, pinned), done, back)
 
 
@@ -137,5 +144,9 @@ def block(user_id):
         abort(404)
     blocked = request.form.get("blocked") == "1"
     back = safe_next(url_for("moderation.queue"))
-    done = f"{user.display_name} is {'blocked' if blocked else 'unblocked'}."
+    name = user.display_name
+    if blocked:
+        done = _("%(name)s is blocked.", name=name)
+    else:
+        done = _("%(name)s is unblocked.", name=name)
     return carry_out(lambda: block_user(current_user, user, blocked), done, back)

@@ -3,6 +3,8 @@
 import secrets
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import func
 from sqlalchemy.orm import joinedload
@@ -49,11 +51,11 @@ from portal.views.helpers import (
 bp = Blueprint("public", __name__)
 
 SORTS = {
-    "trending": ("Trending", Idea.trending),
-    "top": ("Top", Idea.vote_count),
-    "new": ("New", Idea.created_at),
-    "updated": ("Recently updated", Idea.updated_at),
-    "comments": ("Most discussed", Idea.comment_count),
+    "trending": (_l("Trending"), Idea.trending),
+    "top": (_l("Top"), Idea.vote_count),
+    "new": (_l("New"), Idea.created_at),
+    "updated": (_l("Recently updated"), Idea.updated_at),
+    "comments": (_l("Most discussed"), Idea.comment_count),
 }
 
 
@@ -271,7 +273,9 @@ def submit(slug):
     if not current_user.can_write:
         abort(403)  # blocked: refused the form as the post would be (the edit form is too)
     form = IdeaForm()
-    form.category.choices = [("", "No category")] + [(str(c.id), c.name) for c in board.categories]
+    form.category.choices = [("", _("No category"))] + [
+        (str(c.id), c.name) for c in board.categories
+    ]
     if not form.is_submitted():
         form.submission_key.data = secrets.token_urlsafe(16)
         return render("ideas/new.html", "idea_form", board=board, form=form)
@@ -292,10 +296,11 @@ def submit(slug):
         return render("ideas/new.html", "idea_form", 422, board=board, form=form)
     if idea.is_held:
         flash(
-            "Thanks! Your idea waits for a moderator's approval before others can see it.", "info"
+            _("Thanks! Your idea waits for a moderator's approval before others can see it."),
+            "info",
         )
     else:
-        flash("Your idea is posted. Share it so others can vote for it.", "success")
+        flash(_("Your idea is posted. Share it so others can vote for it."), "success")
     return redirect(idea_url(idea), code=303)
 
 
@@ -319,7 +324,7 @@ def edit(number):
     if not idea.can_edit(current_user):
         abort(403)
     form = IdeaForm(obj=None if request.method == "POST" else idea)
-    form.category.choices = [("", "No category")] + [
+    form.category.choices = [("", _("No category"))] + [
         (str(c.id), c.name) for c in idea.board.categories
     ]
     if request.method == "GET":
@@ -332,7 +337,7 @@ def edit(number):
         db.session.rollback()
         show_errors(form, invalid)
         return render("ideas/edit.html", "idea_form", 422, idea=idea, form=form)
-    flash("Your changes are saved.", "success")
+    flash(_("Your changes are saved."), "success")
     return redirect(idea_url(idea), code=303)
 
 
@@ -389,8 +394,8 @@ def subscription(number):
     level = request.form.get("level")
     set_subscription(current_user, idea, level if level in ("status", "all") else None)
     db.session.commit()
-    flash("You will no longer get updates on this idea." if level not in ("status", "all")
-          else "You are following this idea.", "success")  # fmt: skip
+    flash(_("You will no longer get updates on this idea.") if level not in ("status", "all")
+          else _("You are following this idea."), "success")  # fmt: skip
     return redirect(idea_url(idea), code=303)
 
 
@@ -419,9 +424,12 @@ def status(number):
         db.session.rollback()
         show_errors(form, refused)
         code = 200 if request.htmx else refused.status_code
-        return render("ideas/status.html", "status_dialog", code, idea=idea, form=form)
+        answer = render("ideas/status.html", "status_dialog", code, idea=idea, form=form)
+        # The form targets the whole idea page; a refusal shows the dialog again instead.
+        answer.headers["HX-Retarget"], answer.headers["HX-Reswap"] = "#dialog-slot", "innerHTML"
+        return answer
     if not wants_fragment():
-        flash(f"The idea is now {idea.status_info.label}.", "success")
+        flash(_("The idea is now %(status)s.", status=idea.status_info.label), "success")
         return redirect(idea_url(idea), code=303)
     return render("ideas/detail.html", "idea_page", **idea_context(idea))
 
@@ -455,7 +463,7 @@ def entry_updated(item):
 
 def flag_answer(back: str, error: str | None = None):
     """The flag form's answer: in place with htmx, else back to the idea with a message."""
-    message = error or "Thank you. A moderator will look at it."
+    message = error or _("Thank you. A moderator will look at it.")
     if request.htmx:
         return render_template("ideas/_flagged.html", message=message, error=bool(error))
     flash(message, "error" if error else "success")
@@ -504,10 +512,12 @@ def merge(number):
     def merge_them():
         require_moderator(current_user)  # first: an outsider learns nothing from the input
         if target is None or not target.can_view(current_user):
-            raise ValidationError({"into": "Give the number of the original idea."})
+            raise ValidationError({"into": _("Give the number of the original idea.")})
         merge_ideas(current_user, source, target)
 
-    done = f"Merged #{source.number} into this idea. Votes and followers moved here."
+    done = _(
+        "Merged #%(number)d into this idea. Votes and followers moved here.", number=source.number
+    )
     back = idea_url(target) if target else idea_url(source)
     return carry_out(merge_them, done, back, back_if_refused=idea_url(source))
 
@@ -518,7 +528,7 @@ def undo(merge_id):
     record = db.session.get(Merge, merge_id) if merge_id <= MAX_ID else None
     if record is None:
         abort(404)
-    done = f"The merge is undone: #{record.source.number} has its votes back."
+    done = _("The merge is undone: #%(number)d has its votes back.", number=record.source.number)
     return carry_out(lambda: undo_merge(current_user, record), done, idea_url(record.source),
                      back_if_refused=idea_url(record.target))  # fmt: skip
 

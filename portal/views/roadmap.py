@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from flask import Blueprint, request
+from flask_babel import gettext as _
 from sqlalchemy.orm import joinedload
 
 from portal import workflow
@@ -42,17 +43,17 @@ def public_ideas(boards):
     )
 
 
-def roadmap_lanes() -> list[tuple[str, list[str]]]:
-    """Lanes by phase: `planned`, then the rest of the active phase, then the done phase
-    (admins' own statuses join the lane of their phase)."""
+def roadmap_lanes() -> list[tuple[str, str, list[str]]]:
+    """Lanes by phase, each (key, title, statuses): `planned`, then the rest of the active
+    phase, then the done phase (admins' own statuses join the lane of their phase)."""
     by_phase = {phase: [] for phase in workflow.Phase}
     for slug, status in workflow.STATUSES.items():
         by_phase[status.phase].append(slug)
     in_progress = [slug for slug in by_phase[workflow.Phase.ACTIVE] if slug != PLANNED]
     return [
-        ("Planned", [PLANNED]),
-        ("In progress", in_progress),
-        ("Completed", by_phase[workflow.Phase.DONE]),
+        ("planned", _("Planned"), [PLANNED]),
+        ("in_progress", _("In progress"), in_progress),
+        ("completed", _("Completed"), by_phase[workflow.Phase.DONE]),
     ]
 
 
@@ -61,9 +62,9 @@ def roadmap():
     boards, board = shown_boards()
     ideas = public_ideas([board] if board else boards)
     lanes = []
-    for title, statuses in roadmap_lanes():
+    for key, title, statuses in roadmap_lanes():
         query = ideas.where(Idea.status.in_(statuses))
-        if title == "Completed":  # only what shipped lately
+        if key == "completed":  # only what shipped lately
             query = query.where(Idea.status_changed_at >= utcnow() - COMPLETED_SHOWN)
         query = query.order_by(Idea.vote_count.desc(), Idea.id.desc()).limit(LANE_LIMIT)
         lanes.append((title, db.session.scalars(query).all()))

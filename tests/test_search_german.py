@@ -1,0 +1,252 @@
+"""German ideas are found by German stems, English ones by English stems (issue 9).
+
+Every backend available in the run answers: SQLite's FTS5 and Whoosh on SQLite, Whoosh and
+PostgreSQL's full-text search on PostgreSQL.
+"""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from test_search import BACKENDS, Answer, switched_to
+from whoosh import index
+from whoosh.fields import ID, STORED, TEXT, Schema
+
+from portal.extensions import db
+from portal.models import Idea
+from portal.search import get_backend, similar_ideas
+from portal.search.language import guess_language
+
+HOUSES = "Grundrisse des Hauses anzeigen"
+NOTIFY = "Benachrichtigung bei neuen Kommentaren"
+EXPORT = "Export reports as CSV"
+NOTIFY_EN = "Push notifications for mentions"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, app, caplog):
+    """Each backend in turn, which must answer every search itself."""
+    with switched_to(app, request.param):
+        yield request.param
+        fallbacks = [r.getMessage() for r in caplog.records if "from SQL" in r.getMessage()]
+        assert not fallbacks, f"{request.param} fell back to SQL: {fallbacks}"
+
+
+@pytest.fixture
+def ideas(make):
+    """German and English ideas side by side, as on a site with customers of both."""
+    board = make.board("features", name="Feature requests")
+    author = make.user()
+    return {
+        "houses": make.idea(
+            board,
+            author,
+            HOUSES,
+            "Bei den Häusern in der Liste sollte man den Grundriss sehen können, ohne jedes "
+            "Exposé einzeln zu öffnen.",
+        ),
+        "notify": make.idea(
+            board,
+            author,
+            NOTIFY,
+            "Ich möchte eine Nachricht per E-Mail bekommen, wenn jemand auf meine Idee "
+            "antwortet. Im Moment schaue ich jeden Tag nach.",
+        ),
+        "export": make.idea(board, author, EXPORT, "Finance needs the monthly numbers."),
+        "notify_en": make.idea(
+            board, author, NOTIFY_EN, "Only when someone mentions me, not for every comment."
+        ),
+    }
+
+
+def search(client, query) -> Answer:
+    return Answer(client.get("/search", query_string={"q": query}))
+
+
+def language_of(app, number: int) -> str:
+    with app.app_context():
+        return db.session.scalar(db.select(Idea.language).filter_by(number=number))
+
+
+# -- guessing the language ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Dunkler Modus für den Editor\nAbends ist die weiße Oberfläche zu hell, und "
+            "ich arbeite oft bis spät in die Nacht.",
+            "de",
+        ),
+        ("Export als PDF mit unserem Logo\nDie Berichte sollen wir an Kunden schicken.", "de"),
+        ("Benachrichtigung, wenn sich der Status ändert", "de"),
+        (
+            "Dark mode for the editor\nThe white page is too bright in the evening, and I "
+            "often work late.",
+            "en",
+        ),
+        ("Allow exporting the roadmap to a spreadsheet", "en"),
+        # An English idea that quotes a German word stays English.
+        ('Rename the button "Speichern" to "Sichern" in the German translation', "en"),
+    ],
+)
+def test_the_language_of_realistic_ideas_is_recognised(text, expected):
+    assert guess_language(text, fallback="xx") == expected
+
+
+@pytest.mark.parametrize("fallback", ["en", "de"])
+@pytest.mark.parametrize("text", ["Kanban", "Gantt-Diagramm", "API v2", "SAML SSO", ""])
+def test_too_little_text_keeps_the_fallback(text, fallback):
+    assert guess_language(text, fallback) == fallback
+
+
+def test_a_new_idea_gets_the_language_it_is_written_in(make, app):
+    board = make.board()
+    english_speaker, german_speaker = make.user(), make.user(locale="de")
+    german = make.idea(board, english_speaker, "Suche nach Häusern", "Die Suche soll auch "
+                       "Mehrzahl und Fälle finden, nicht nur das genaue Wort.")  # fmt: skip
+    english = make.idea(
+        board,
+        german_speaker,
+        "Search that understands plurals",
+        "It should find the word in all its forms, not only the exact one.",
+    )
+    short = make.idea(board, german_speaker, "Kanban-Ansicht", "")
+    assert language_of(app, german) == "de"
+    assert language_of(app, english) == "en"
+    assert language_of(app, short) == "de"  # too short to tell: the author's language
+
+
+def test_a_post_too_short_to_tell_takes_the_interface_language(client, make, auth, app):
+    make.board()
+    auth.login(make.user())
+    client.post("/b/features/new", data={"title": "Gantt-Diagramm", "confirmed": "1"},
+                headers={"Accept-Language": "de-DE,de;q=0.9"})  # fmt: skip
+    with app.app_context():
+        assert db.session.scalar(db.select(Idea.language)) == "de"
+
+
+# -- searching, on every backend ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("Häuser", HOUSES),  # plural: the title has the genitive "Hauses"
+        ("Haus", HOUSES),
+        ("hauses", HOUSES),
+        ("Grundriss", HOUSES),  # title "Grundrisse"
+        ("Benachrichtigungen", NOTIFY),  # title "Benachrichtigung"
+        ("Kommentar", NOTIFY),  # title "Kommentaren"
+        ("exporting", EXPORT),  # English still stems the English way
+        ("notification", NOTIFY_EN),
+    ],
+)
+def test_each_idea_is_found_by_the_stems_of_its_language(client, ideas, backend, query, expected):
+    answer = search(client, query)
+    assert answer.status_code == 200
+    assert expected in answer.text
+
+
+def test_german_words_do_not_find_english_ideas(client, ideas, backend):
+    answer = search(client, "Benachrichtigungen")
+    assert NOTIFY in answer.text
+    assert NOTIFY_EN not in answer.text and EXPORT not in answer.text
+
+
+def test_german_matches_are_highlighted(client, ideas, backend):
+    raw = search(client, "Haus").raw
+    assert "<mark>Hauses</mark>" in raw
+    assert "<mark>Häusern</mark>" in raw
+
+
+def test_english_typos_are_still_forgiven_beside_german_ideas(client, ideas, backend):
+    assert NOTIFY_EN in search(client, "notifcation").text
+
+
+def test_facets_count_ideas_of_both_languages(client, ideas, make, backend):
+    make.idea(make.board("mobile", name="Mobile app"), make.user(), "Häuser auf der Karte",
+              "Die Häuser sollen auf einer Karte zu sehen sein, mit ihrer Adresse.")  # fmt: skip
+    page = search(client, "Haus").text
+    assert "Feature requests (1)" in page and "Mobile app (1)" in page
+
+
+def test_similar_ideas_in_german(app, ideas, backend):
+    with app.app_context():
+        numbers = similar_ideas("Benachrichtigungen für Kommentare", ["features"])
+    assert ideas["notify"] in numbers
+    assert ideas["notify_en"] not in numbers
+
+
+def test_an_edit_into_another_language_reindexes(client, make, auth, app, backend):
+    author = make.user()
+    number = make.idea(make.board(), author, "Floor plans for houses",
+                       "The list of houses should show each floor plan.")  # fmt: skip
+    assert language_of(app, number) == "en"
+    assert "Floor plans" not in search(client, "Häuser").text
+    auth.login(author)
+    client.post(f"/ideas/{number}/edit", data={
+        "title": "Grundrisse der Häuser",
+        "body": "In der Liste der Häuser soll man jeden Grundriss sehen können.",
+    })  # fmt: skip
+    assert language_of(app, number) == "de"
+    assert "Grundrisse der Häuser" in search(client, "Hauses").text
+    assert "Grundrisse der Häuser" not in search(client, "floor").text
+
+
+def test_an_edit_too_short_to_tell_keeps_the_language(client, make, auth, app):
+    author = make.user()
+    body = "In der Liste der Häuser soll man jeden Grundriss sehen können."
+    number = make.idea(make.board(), author, "Grundrisse der Häuser", body)
+    auth.login(author)
+    client.post(f"/ideas/{number}/edit", data={"title": "Grundrisse", "body": ""})
+    assert language_of(app, number) == "de"
+
+
+# -- indexes built by an older release --------------------------------------------------------
+
+OLD_WHOOSH_SCHEMA = Schema(
+    number=ID(stored=True, unique=True),
+    board=ID(stored=True),
+    status=ID(stored=True),
+    category=TEXT,
+    title=TEXT(stored=True),
+    body=TEXT(stored=True),
+    stamp=STORED,
+)
+
+
+def test_an_older_whoosh_index_is_rebuilt_by_the_worker(client, ideas, app):
+    with switched_to(app, "whoosh"), app.app_context():
+        folder = Path(app.config["SEARCH_INDEX_DIR"])
+        live = (folder / "current").resolve()
+        shutil.rmtree(live)
+        live.mkdir()
+        index.create_in(live, OLD_WHOOSH_SCHEMA)  # as the release before this one left it
+        app.extensions.pop("search", None)  # a process that starts now
+        assert "simple search" in search(client, "Grundriss").text
+        result = app.test_cli_runner().invoke(args=["worker", "--once"])
+        assert result.exit_code == 0, result.output
+        answer = search(client, "Häuser")
+        assert "simple search" not in answer.text and HOUSES in answer.text
+
+
+def test_an_older_fts5_table_is_rebuilt_by_the_worker(client, ideas, app):
+    if "sqlite" not in BACKENDS:
+        pytest.skip("FTS5 lives in a SQLite database; this run is on PostgreSQL")
+    with switched_to(app, "sqlite"), app.app_context():
+        for table in ("idea_fts_columns", "idea_fts_terms", "idea_fts"):
+            db.session.execute(text(f"DROP TABLE {table}"))
+        db.session.execute(text(  # as migration 7c3e9a4f2b18 made it
+            "CREATE VIRTUAL TABLE idea_fts USING fts5(title, body, category, board, status,"
+            " stamp UNINDEXED, tokenize='porter unicode61')"
+        ))  # fmt: skip
+        db.session.commit()
+        assert "simple search" in search(client, "Grundriss").text
+        result = app.test_cli_runner().invoke(args=["worker", "--once"])
+        assert result.exit_code == 0, result.output
+        answer = search(client, "Häuser")
+        assert "simple search" not in answer.text and HOUSES in answer.text
+        assert get_backend().stamps().keys() == set(ideas.values())
