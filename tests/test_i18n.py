@@ -233,6 +233,22 @@ PSEUDO_PAGES = {
     "admin": ["/admin/boards", "/admin/boards/features", "/admin/site", "/admin/workflow",
               "/admin/users", "/admin/webhooks", "/admin/audit"],
 }  # fmt: skip
+# Forms sent wrong or right, for their error texts and the messages flashed after them.
+PSEUDO_FORMS = {
+    None: [("/signin", {"email": "nobody@example.com", "password": "wrong"}),
+           ("/signup", {"name": "", "email": "not an address", "password": "short"}),
+           ("/reset", {"email": "nobody@example.com"})],
+    "customer": [("/b/features/new", {"title": "ab", "body": "7" * 10_001}),
+                 ("/ideas/{number}/comments", {"body": ""}),
+                 ("/ideas/{number}/flags", {"reason": "spam"}),
+                 ("/ideas/{number}/vote", {"action": "vote", "weight": "9"}),
+                 ("/ideas/{number}/subscription", {"level": ""}),
+                 ("/me/password", {"current_password": "wrong", "new_password": "short"}),
+                 ("/me/delete", {"password": "wrong"})],
+    "owner": [("/ideas/{number}/status", {"status": "nonsense", "response": ""}),
+              ("/ideas/{number}/merge", {"into": "999999"})],
+    "admin": [("/admin/boards", {"name": "", "slug": "Not a slug!"})],
+}  # fmt: skip
 WRAPPED = re.compile(r"⟦[^⟦⟧]*⟧")
 SEPARATOR = "\x01"
 # Formatted by Babel from the locale's own data, not from our catalogue.
@@ -340,6 +356,12 @@ def test_every_text_on_the_main_pages_goes_through_the_catalogue(pseudo_app, mak
             assert answer.status_code in (200, 404), f"{url}: {answer.status_code}"
             for text in unwrapped_texts(answer.text, known):
                 leftovers.setdefault(text, f"{role or 'visitor'} {url}")
+        for path, form in PSEUDO_FORMS.get(role, []):
+            url = path.format(number=number)
+            answer = browser.post(url, data=form, headers=GERMAN, follow_redirects=True)
+            assert answer.status_code < 500, f"POST {url}: {answer.status_code}"
+            for text in unwrapped_texts(answer.text, known):
+                leftovers.setdefault(text, f"{role or 'visitor'} POST {url}")
     assert leftovers == {}, "\n".join(f"{where}: {text!r}" for text, where in leftovers.items())
 
 
