@@ -41,7 +41,7 @@ test-postgres: install
 	fi
 
 # After changing texts: collect them, merge them into each catalogue, and compile. The
-# compiled .mo files are committed; tests/test_translations.py checks they are current.
+# compiled .mo files are committed; tests/test_i18n.py checks they are current.
 translations: install
 	$(VENV)/bin/pybabel extract -F babel.cfg -k lazy_gettext -k _l --no-location --sort-output \
 		-o $(TRANSLATIONS)/messages.pot .

@@ -9,6 +9,7 @@ wherever its cookie is.
 import time
 
 from flask import flash, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 
 from portal.database import begin_writing, commit_keeping_objects
@@ -23,8 +24,6 @@ from portal.operations.accounts import (
 )
 
 login_manager.login_view = "auth.signin"
-login_manager.login_message = "Please sign in to continue."
-login_manager.login_message_category = "info"
 
 # Where a staff member who must set up two-factor sign-in may still go.
 TWO_FACTOR_SETUP_ENDPOINTS = frozenset({"account.two_factor", "auth.signout", "static"})
@@ -114,6 +113,6 @@ def second_factor_key() -> str:
 
 @login_manager.unauthorized_handler
 def unauthorized():
-    flash(login_manager.login_message, "info")
+    flash(gettext("Please sign in to continue."), "info")
     target = request.full_path if request.method == "GET" else request.referrer
     return navigate(url_for("auth.signin", next=target or None))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import aliased, joinedload
 from portal import workflow
 from portal.api.serialize import idea_json, iso
 from portal.extensions import db
+from portal.i18n import english
 from portal.models import (
     ApiToken,
     Board,
@@ -49,8 +50,9 @@ def export_ideas(actor, board: Board | None) -> Iterator[str]:
     if not (actor.is_authenticated and actor.has_role(Role.ADMIN)):
         raise PermissionDenied(_("Only admins export ideas."))
     record_audit(actor, "ideas.export", None, after={"board": board.slug if board else None})
-    # Made now, in the admin's language: the rows stream after the request's session ends.
-    labels = {slug: str(status.label) for slug, status in workflow.STATUSES.items()}
+    # English, as the column names (docs/decisions/0008); made now, as the rows stream
+    # after the request's session ends.
+    labels = {slug: english(status.label) for slug, status in workflow.STATUSES.items()}
     base_url = current_app.config["BASE_URL"]
     rows = (idea_row(row, labels, base_url) for row in idea_rows(board))
     return csv_chunks(IDEA_COLUMNS, rows)

@@ -16,6 +16,7 @@ from flask_babel import (
     format_number,
     format_timedelta,
     get_locale,
+    gettext,
 )
 from flask_login import current_user
 
@@ -50,16 +51,25 @@ def language() -> str:
 
 @contextmanager
 def in_language_of(user):
-    """Render mails and other texts for `user` in their language, not the requester's."""
-    code = getattr(user, "locale", "") or DEFAULT_LANGUAGE
-    with force_locale(code if code in LANGUAGES else DEFAULT_LANGUAGE):
+    """Write mails, notices and messages for `user` in their language, not the requester's.
+
+    An account with no language chosen gets the language of the page being answered (a new
+    sign-up, a reset asked for from the browser); outside a request, English.
+    """
+    code = getattr(user, "locale", "")
+    with force_locale(code if code in LANGUAGES else select_language()):
         yield
 
 
-def time_ago(moment: datetime | None) -> str:
-    """ "3 days ago" / "vor 3 Tagen"; under a minute, "just now" / "gerade eben"."""
-    from flask_babel import gettext
+def english(text) -> str:
+    """A built-in (lazy) text in English whoever asks: the API, webhooks and CSV stay English."""
+    with force_locale(DEFAULT_LANGUAGE):
+        return str(text)
 
+
+def time_ago(moment: datetime | None) -> str:
+    """ "3 days ago" / "vor 3 Tagen", rounded to the nearest unit; under a minute, "just
+    now" / "gerade eben"."""
     if moment is None:
         return ""
     if moment.tzinfo is None:
@@ -73,7 +83,7 @@ def time_ago(moment: datetime | None) -> str:
 
 
 def short_date(moment: datetime | None) -> str:
-    """ "27 Nov 2026" / "27. Nov. 2026"."""
+    """ "Nov 27, 2026" / "27.11.2026"."""
     return format_date(moment, "medium") if moment else ""
 
 

@@ -160,7 +160,9 @@ class User(UserMixin, db.Model):
 
     @property
     def display_name(self) -> str:
-        return "Deleted user" if self.deleted_at else self.name
+        """The name shown; a deleted account's in the reader's language (english() for the
+        API, webhooks and CSV)."""
+        return lazy_gettext("Deleted user") if self.deleted_at else self.name
 
 
 class Board(db.Model):

@@ -68,6 +68,36 @@ def test_a_persons_setting_wins_over_the_browser_and_is_kept(client, make, auth,
     assert client.post("/language", data={"language": "klingon"}).status_code == 400
 
 
+def test_signing_in_switches_to_the_accounts_language_at_once(client, make):
+    person = make.user(name="Grete", locale="de")
+    answer = client.post(
+        "/signin",
+        data={"email": person.email, "password": PASSWORD},
+        headers={"Accept-Language": "en"},
+        follow_redirects=True,
+    )
+    assert html_lang(answer.text) == "de" and "Willkommen zurück, Grete." in answer.text
+
+
+def test_the_sign_in_prompt_is_in_the_visitors_language(client):
+    answer = client.get("/me", headers=GERMAN, follow_redirects=True)
+    assert "Bitte melden Sie sich an, um fortzufahren." in answer.text
+
+
+def test_a_deleted_author_is_named_in_the_readers_language(client, app, make):
+    from portal.operations.accounts import delete_account
+
+    author = make.user(name="Gone")
+    number = make.idea(make.board(), author, "Export reports as CSV")
+    with app.app_context():
+        delete_account(db.session.get(User, author.id), PASSWORD)
+        db.session.commit()
+    assert "Gelöschter Benutzer" in client.get(f"/ideas/{number}", headers=GERMAN).text
+    assert "Deleted user" in client.get(f"/ideas/{number}").text
+    idea = client.get(f"/api/v1/ideas/{number}", headers=GERMAN).json
+    assert idea["author"]["name"] == "Deleted user"
+
+
 def test_choosing_a_language_for_the_account_needs_an_account(client):
     answer = client.post("/language", data={"language": "de"})
     assert answer.status_code in (302, 303) and "/signin" in answer.headers["Location"]

@@ -7,8 +7,8 @@ webhook can carry one.
 from datetime import UTC, datetime
 
 from flask import current_app
-from flask_babel import force_locale
 
+from portal.i18n import english
 from portal.models import Board, Comment, Idea, User
 
 
@@ -24,14 +24,8 @@ def public_url(path: str) -> str:
     return current_app.config["BASE_URL"] + path
 
 
-def english(text) -> str:
-    """A built-in (lazy) label in English whoever asks: the API and webhooks stay English."""
-    with force_locale("en"):
-        return str(text)
-
-
 def person_json(user: User) -> dict:
-    return {"id": user.id, "name": user.display_name}
+    return {"id": user.id, "name": english(user.display_name)}
 
 
 def idea_json(idea: Idea, my_vote: int = 0) -> dict:

@@ -17,6 +17,7 @@ from portal.api.errors import Unauthenticated
 from portal.api.inputs import field, json_body, paging, query_choice, query_int
 from portal.api.serialize import board_json, comment_json, idea_json, iso
 from portal.extensions import csrf, db, login_manager
+from portal.i18n import english
 from portal.markup import clean_text
 from portal.models import Comment, Idea
 from portal.operations import ValidationError
@@ -119,7 +120,7 @@ def openapi():
 @bp.get("/me")
 def me():
     user = signed_in()
-    return {"id": user.id, "name": user.display_name, "email": user.email,
+    return {"id": user.id, "name": english(user.display_name), "email": user.email,
             "role": user.role.slug, "blocked": user.is_blocked}  # fmt: skip
 
 

@@ -3,6 +3,8 @@
 The request (or command) that calls them commits once.
 """
 
+from flask_babel import gettext
+
 
 class OperationError(Exception):
     """A rule refused the change; message is shown to the person."""
@@ -24,7 +26,7 @@ class ValidationError(OperationError):
     """Input broke a field rule; fields maps each field to its error."""
 
     def __init__(self, fields: dict[str, str]):
-        super().__init__("Please correct the marked fields.", fields)
+        super().__init__(gettext("Please correct the marked fields."), fields)
 
 
 class PermissionDenied(OperationError):

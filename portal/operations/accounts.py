@@ -4,7 +4,6 @@ two-factor sign-in, and email settings."""
 import base64
 import hashlib
 import secrets
-from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
@@ -15,7 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import totp
 from portal.extensions import db
-from portal.i18n import in_language_of, language
+from portal.i18n import LANGUAGES, in_language_of, language
 from portal.markup import clean_text
 from portal.models import (
     AccountToken,
@@ -129,14 +128,15 @@ def _render_mail(template: str, **context) -> tuple[str, str]:
 
 def _send_template(user: User, subject, template: str, **context) -> None:
     """Queue an account mail to user; subject is a lazy text, written in their language."""
-    with _language_for(user):
+    with in_language_of(user):
         queue_email(user.email, str(subject), *_render_mail(template, user=user, **context))
 
 
-def _language_for(user: User):
-    """An account mail is in the person's chosen language; with none chosen, in the one
-    they are reading now (a new sign-up, a reset asked for from the browser)."""
-    return in_language_of(user) if getattr(user, "locale", "") else nullcontext()
+def set_language(user: User, code: str) -> None:
+    """Choose the language of the account's pages and mails ("" follows the browser)."""
+    if code and code not in LANGUAGES:
+        raise ValidationError({"language": _("Choose one of the languages offered.")})
+    user.locale = code
 
 
 def send_verification(user: User) -> None:

@@ -23,6 +23,7 @@ from portal.forms import (
     SignUpForm,
     show_errors,
 )
+from portal.i18n import in_language_of
 from portal.operations import OperationError, ValidationError
 from portal.operations.accounts import (
     LINK_USED,
@@ -133,7 +134,8 @@ def signin():
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
             target = safe_next(url_for("public.index"))
-            welcome = _("Welcome back, %(name)s.", name=user.name)
+            with in_language_of(user):  # the page after this one is in their language
+                welcome = _("Welcome back, %(name)s.", name=user.name)
             return _finish_sign_in(user, form.remember.data, target, welcome)
         form.password.errors = [_("That email and password do not match an account.")]
     status = 422 if form.errors else 200
@@ -199,7 +201,8 @@ def reset(token):
             flash(refused.message, "error")
             return redirect(url_for("auth.reset_request"), code=303)
         else:
-            welcome = _("Your password is changed and you are signed in.")
+            with in_language_of(user):
+                welcome = _("Your password is changed and you are signed in.")
             response = _finish_sign_in(user, False, url_for("public.index"), welcome)
             if user.has_two_factor:
                 flash(_("Your password is changed."), "success")

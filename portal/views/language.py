@@ -1,10 +1,13 @@
-"""Choosing the interface language from the footer (portal/i18n.py decides which applies)."""
+"""Choosing the interface language from the footer or the profile (portal/i18n.py decides
+which applies)."""
 
-from flask import Blueprint, abort, redirect, request
+from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from portal.extensions import db
 from portal.i18n import LANGUAGE_COOKIE, LANGUAGES
+from portal.operations import ValidationError
+from portal.operations.accounts import set_language
 from portal.views.helpers import safe_next
 
 bp = Blueprint("language", __name__)
@@ -15,11 +18,10 @@ ONE_YEAR = 365 * 24 * 3600
 def _remembered(code: str):
     """Back to where the person was, with their choice kept in a cookie for later visits
     ("" forgets it: the browser's Accept-Language decides again)."""
-    response = redirect(safe_next("/"), code=303)
+    response = redirect(safe_next(url_for("public.index")), code=303)
     if code:
-        response.set_cookie(
-            LANGUAGE_COOKIE, code, max_age=ONE_YEAR, secure=request.is_secure, samesite="Lax"
-        )
+        response.set_cookie(LANGUAGE_COOKIE, code, max_age=ONE_YEAR, secure=request.is_secure,
+                            httponly=True, samesite="Lax")  # fmt: skip
     else:
         response.delete_cookie(LANGUAGE_COOKIE)
     return response
@@ -38,9 +40,9 @@ def choose(code):
 def save():
     """A signed-in person's choice becomes their account's language, mails included."""
     code = request.form.get("language", "")
-    if code and code not in LANGUAGES:
-        abort(400)
-    response = _remembered(code)
-    current_user.locale = code
+    try:
+        set_language(current_user, code)
+    except ValidationError:
+        abort(400)  # the form offers only valid choices
     db.session.commit()
-    return response
+    return _remembered(code)
