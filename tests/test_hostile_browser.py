@@ -86,7 +86,9 @@ DOM_AUDIT = """
     }
     if (never.includes(tag)) problems.push(tag);
     if (tag === "META" && element.httpEquiv) problems.push("META http-equiv");
-    const ours = /\\/static\\/vendor\\/htmx-[\\d.]+\\.min\\.js$/.test(element.src) && element.nonce;
+    // Ours: the vendored htmx and static/js/stimme.js, with this answer's nonce.
+    const ours = /\\/static\\/(vendor\\/htmx-[\\d.]+\\.min|js\\/stimme)\\.js$/.test(element.src)
+      && element.nonce;
     if (tag === "SCRIPT" && !ours) problems.push("SCRIPT " + element.outerHTML.slice(0, 80));
   }
   return problems;
