@@ -4,11 +4,13 @@ Every backend available in the run answers: SQLite's FTS5 and Whoosh on SQLite, 
 PostgreSQL's full-text search on PostgreSQL.
 """
 
+import importlib.util
 import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+import test_search
+from sqlalchemy import func, text
 from test_search import BACKENDS, Answer, switched_to
 from whoosh import index
 from whoosh.fields import ID, STORED, TEXT, Schema
@@ -17,20 +19,17 @@ from portal.extensions import db
 from portal.models import Idea
 from portal.search import get_backend, similar_ideas
 from portal.search.language import guess_language
+from portal.search.postgres_backend import PerLanguage
+from portal.search.sqlite_backend import RANK
 
 HOUSES = "Grundrisse des Hauses anzeigen"
 NOTIFY = "Benachrichtigung bei neuen Kommentaren"
 EXPORT = "Export reports as CSV"
 NOTIFY_EN = "Push notifications for mentions"
+MIGRATION = Path(__file__).parents[1] / "migrations/versions/3e6d9b2f8a14_german_search.py"
 
-
-@pytest.fixture(params=BACKENDS)
-def backend(request, app, caplog):
-    """Each backend in turn, which must answer every search itself."""
-    with switched_to(app, request.param):
-        yield request.param
-        fallbacks = [r.getMessage() for r in caplog.records if "from SQL" in r.getMessage()]
-        assert not fallbacks, f"{request.param} fell back to SQL: {fallbacks}"
+# test_search.py's fixtures: each backend in turn, and SQLite's FTS5 alone.
+backend, fts5 = test_search.backend, test_search.fts5
 
 
 @pytest.fixture
@@ -154,6 +153,92 @@ def test_german_words_do_not_find_english_ideas(client, ideas, backend):
     answer = search(client, "Benachrichtigungen")
     assert NOTIFY in answer.text
     assert NOTIFY_EN not in answer.text and EXPORT not in answer.text
+
+
+# German stems of English words: "mode" is 'mod' in German, "state" is 'stat'.
+@pytest.mark.parametrize(
+    ("query", "found", "not_found"),
+    [
+        ("mode", ["Dark mode for the editor"], "Mod support for the game"),
+        # Three that match, so that "Stats" is not looked for as a typo of "state".
+        ("state", ["Show the state of orders", "Filter by state", "State in mails"], "Stats page"),
+    ],
+)
+def test_english_ideas_are_not_found_by_german_stems(client, make, backend, query, found,
+                                                     not_found):  # fmt: skip
+    board, author = make.board(), make.user()
+    for title in (*found, not_found):
+        make.idea(board, author, title, "It would help us a lot.")
+    # German ideas with those stems, so that every backend looks for them.
+    make.idea(board, author, "Mods für das Spiel", "Ich möchte eigene Mods für das Spiel laden.")
+    make.idea(board, author, "Statistik der Ideen", "Wir brauchen eine Statistik für die Admins.")
+    page = search(client, query).text
+    assert all(title in page for title in found)
+    assert not_found not in page
+
+
+def test_an_exclusion_applies_in_each_idea_s_language(client, make, backend):
+    if backend != "postgres":
+        pytest.skip("-word excludes a word on PostgreSQL only")
+    board, author = make.board(), make.user()
+    make.idea(board, author, "Dark mode for the editor", "Easier on the eyes at night.")
+    make.idea(board, author, "Themes for the editor", "Let us pick the colours.")
+    page = search(client, "editor -mode").text  # not: German 'mod' is absent, so keep it
+    assert "Themes for the editor" in page
+    assert "Dark mode for the editor" not in page
+
+
+def test_the_per_language_query_uses_the_search_index(app, make):
+    """Each language's half of the query is a scan of the GIN index the migration builds."""
+    if not test_search.ON_POSTGRES:
+        pytest.skip("the GIN index is PostgreSQL's")
+    spec = importlib.util.spec_from_file_location("german_search", MIGRATION)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    make.idea(make.board(), make.user(), "Dark mode for the editor", "At night.")
+    with app.app_context():
+        db.session.execute(text(migration.PER_LANGUAGE_INDEX))
+        db.session.execute(text("SET LOCAL enable_seqscan = off"))  # a table of one idea
+        words = PerLanguage(lambda config: func.websearch_to_tsquery(config, "mode -dark"))
+        statement = db.select(Idea.number).where(words.matches()).compile(db.engine)
+        connection = db.session.connection()
+        plan = connection.exec_driver_sql(f"EXPLAIN {statement}", statement.params)
+        plan = "\n".join(row[0] for row in plan)
+        db.session.rollback()
+    assert plan.count("Bitmap Index Scan on ix_idea_search") == 2, plan
+    assert "''mod'' & !''dark''" in plan and "''mode'' & !''dark''" in plan, plan
+
+
+EXCEL_DE = "Export der Liste nach Excel"
+EXCEL_EN = "Export the list to Excel"
+
+
+def test_fts5_does_not_rank_a_german_idea_above_the_same_english_one(client, make, app, fts5):
+    """Each idea has the query's words once, in its title: neither should win on language
+    (a German word is in the written and in the stem columns; it must count once)."""
+    author = make.user()
+    numbers = {}
+    for slug, titles in (("first", (EXCEL_DE, EXCEL_EN)), ("second", (EXCEL_EN, EXCEL_DE))):
+        board = make.board(slug, name=slug.title())
+        for title in titles:
+            numbers[slug, title] = make.idea(board, author, title, "")
+    assert language_of(app, numbers["first", EXCEL_DE]) == "de"
+    assert language_of(app, numbers["first", EXCEL_EN]) == "en"
+    leaders = []
+    for slug in ("first", "second"):
+        page = Answer(client.get("/search", query_string={"q": "Export Excel", "board": slug}))
+        assert EXCEL_DE in page.text and EXCEL_EN in page.text
+        leaders.append(min((EXCEL_DE, EXCEL_EN), key=page.text.index))
+    assert leaders != [EXCEL_DE, EXCEL_DE], "the German idea comes first in either order"
+    with app.app_context():
+        terms = " AND ".join(get_backend()._terms("Export Excel"))
+        scores = dict(
+            db.session.execute(
+                text(f"SELECT rowid, {RANK} FROM idea_fts WHERE idea_fts MATCH :m"), {"m": terms}
+            ).all()
+        )
+    for slug in ("first", "second"):  # bm25: lower is better
+        assert scores[numbers[slug, EXCEL_DE]] >= scores[numbers[slug, EXCEL_EN]]
 
 
 def test_german_matches_are_highlighted(client, ideas, backend):

@@ -3,13 +3,15 @@
 It reads the idea table directly (an expression GIN index keeps it fast), so there is no
 index to drift and queued updates are simply discarded. Each idea is stemmed with the
 text search configuration of its language (`german` or `english`); a query is stemmed
-both ways and matches either, so the index serves it. Typos are caught by trigram
-similarity on titles (the pg_trgm extension, created by the migration).
+both ways, and each idea is matched, ranked and highlighted with the query of its own
+language only ("mode" is 'mod' in German, which must not find an English "Mod support").
+Typos are caught by trigram similarity on titles (the pg_trgm extension, created by the
+migration).
 """
 
 import re
 
-from sqlalchemy import case, func, literal_column, or_
+from sqlalchemy import and_, case, func, literal_column, or_
 
 from portal.extensions import db
 from portal.markup import highlight_marked
@@ -22,6 +24,7 @@ from portal.workflow import DUPLICATE
 CONFIG = "english"  # for words that belong to no idea (ping)
 CONFIGS = {"en": "english", "de": "german"}
 
+EXCLUDED = re.compile(r"(?<!\S)-(\w+)")  # websearch_to_tsquery's `-word`
 FEW_HITS = 3  # below this, title words with a typo count as matches too
 TYPO_SIMILARITY = 0.5
 HEADLINE = "StartSel=\x02, StopSel=\x03, MaxFragments=2, MaxWords=30, MinWords=10"
@@ -74,10 +77,27 @@ def meant_spellings(words: list[str]) -> str:
     return " | ".join(sorted({s for spellings in candidates.values() for s in spellings.values()}))
 
 
-def in_every_language(make_query):
-    """make_query(config) for each language, or-ed: each idea matches in its own."""
-    english, german = (make_query(config) for config in CONFIGS.values())
-    return english.op("||")(german)
+class PerLanguage:
+    """A query stemmed in each language, each idea meeting only its own language's.
+
+    make_query(config) builds the query in one text search configuration.
+    """
+
+    def __init__(self, make_query):
+        self.german, self.english = make_query(CONFIGS["de"]), make_query(CONFIGS["en"])
+
+    def matches(self):
+        """Whether an idea matches: two tests of the indexed vector, each with its
+        language's query (the planner ors two scans of the GIN index)."""
+        vector, german = search_vector(), Idea.language == literal_column("'de'")
+        return or_(
+            and_(german, vector.op("@@")(self.german)),
+            and_(~german, vector.op("@@")(self.english)),
+        )
+
+    def of_row(self):
+        """The query in each idea's language, for ranking and highlighting."""
+        return case((Idea.language == literal_column("'de'"), self.german), else_=self.english)
 
 
 class PostgresBackend:
@@ -90,23 +110,28 @@ class PostgresBackend:
                 query = query.op("||")(func.to_tsquery(config, prefix.lower() + ":*"))
             return query
 
-        return in_every_language(tsquery)
+        return PerLanguage(tsquery)
 
     def _matching(self, q: SearchQuery, boards):
         tsquery = self._tsquery(q.text)
         include = q.include_duplicates or q.status == DUPLICATE
         base = visible_scope(boards, include)
-        exact = base.where(search_vector().op("@@")(tsquery))
-        words = [w for w in re.findall(r"\w+", q.text) if len(w) >= 5]
+        exact = base.where(tsquery.matches())
+        excluded = EXCLUDED.findall(q.text)
+        words = [w for w in re.findall(r"\w+", EXCLUDED.sub(" ", q.text)) if len(w) >= 5]
         if '"' in q.text or not words:  # a phrase means exactly these words
             return exact, tsquery
         if db.session.scalar(exact.with_only_columns(func.count()).limit(FEW_HITS)) >= FEW_HITS:
             return exact, tsquery
         typos = [func.word_similarity(word, Idea.title) > TYPO_SIMILARITY for word in words]
         if meant := meant_spellings(words):  # swapped or missing letters: see typos.py
-            meant_query = in_every_language(lambda config: func.to_tsquery(config, meant))
-            typos.append(search_vector().op("@@")(meant_query))
-        return base.where(or_(search_vector().op("@@")(tsquery), *typos)), tsquery
+            typos.append(PerLanguage(lambda config: func.to_tsquery(config, meant)).matches())
+        widened = or_(tsquery.matches(), *typos)
+        if excluded:  # a title like an excluded word is no typo for a wanted one
+            either = " OR ".join(excluded)
+            unwanted = PerLanguage(lambda config: func.websearch_to_tsquery(config, either))
+            widened = and_(widened, ~unwanted.matches())
+        return base.where(widened), tsquery
 
     def search(self, q: SearchQuery) -> SearchResult:
         try:
@@ -120,12 +145,13 @@ class PostgresBackend:
         facets = facet_counts(matching)
         matching = narrow(matching, q)
         total = db.session.scalar(matching.with_only_columns(func.count()))
-        rank = func.ts_rank_cd(search_vector(), tsquery) + func.word_similarity(q.text, Idea.title)
+        own = tsquery.of_row()
+        rank = func.ts_rank_cd(search_vector(), own) + func.word_similarity(q.text, Idea.title)
         rows = db.session.execute(
             matching.with_only_columns(
                 Idea.number,
-                func.ts_headline(row_config(), Idea.title, tsquery, TITLE_HEADLINE),
-                func.ts_headline(row_config(), Idea.body, tsquery, HEADLINE),
+                func.ts_headline(row_config(), Idea.title, own, TITLE_HEADLINE),
+                func.ts_headline(row_config(), Idea.body, own, HEADLINE),
             )
             .order_by(rank.desc(), Idea.vote_count.desc())
             .limit(q.per_page)
@@ -137,12 +163,10 @@ class PostgresBackend:
     def similar(self, title: str, boards: list[str], limit: int) -> list[int]:
         try:
             words = " OR ".join(re.findall(r"\w{3,}", title))
-            tsquery = in_every_language(lambda config: func.websearch_to_tsquery(config, words))
+            tsquery = PerLanguage(lambda config: func.websearch_to_tsquery(config, words))
             likeness = func.word_similarity(title, Idea.title)
-            score = func.ts_rank_cd(search_vector(), tsquery) + likeness
-            query = visible_scope(boards, False).where(
-                or_(search_vector().op("@@")(tsquery), likeness > 0.4)
-            )
+            score = func.ts_rank_cd(search_vector(), tsquery.of_row()) + likeness
+            query = visible_scope(boards, False).where(or_(tsquery.matches(), likeness > 0.4))
             return db.session.scalars(
                 query.with_only_columns(Idea.number).order_by(score.desc()).limit(limit)
             ).all()

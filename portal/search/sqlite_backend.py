@@ -14,6 +14,11 @@ FTS5 only stems English (Porter). A German idea keeps its own words in title and
 title_de and body_de; a query word also looks for its German stem there, and the hits of
 German ideas are highlighted here, by stem, since FTS5 cannot see those matches.
 
+A word in a German idea is in both sets of columns, so each idea is ranked by one set:
+English ideas by title and body, German ones by title_de and body_de (a German word found
+as written and by its stem must not count twice, above the same word in an English idea).
+Words and phrases as written therefore look only in title, body and category.
+
 The user's words are always quoted before they reach MATCH: FTS5's own syntax never sees
 raw input.
 """
@@ -58,8 +63,13 @@ CREATE_VOCABULARY = (
 CREATE_COLUMN_VOCABULARY = (
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE}_columns USING fts5vocab({TABLE}, col)"
 )
-RANK = f"bm25({TABLE}, 3.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 3.0, 1.0)"  # title weighs most
+# Title weighs most; each idea is ranked by the columns of its language (see above).
+ENGLISH_RANK = f"bm25({TABLE}, 3.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)"
+GERMAN_RANK = f"bm25({TABLE}, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 3.0, 1.0)"
+RANK = f"CASE language WHEN 'de' THEN {GERMAN_RANK} ELSE {ENGLISH_RANK} END"
+WRITTEN_COLUMNS = "{title body category}"
 GERMAN_COLUMNS = "{title_de body_de}"
+TITLE_COLUMNS = "{title title_de}"
 SNIPPET_WORDS = 30
 SNIPPET_LEAD = 5  # words shown before the first match
 STEM_START = 3
@@ -280,25 +290,33 @@ class SqliteBackend:
         unknown = " ".join(word for word in words if stem(word) not in known)
         candidates = typo_candidates(unknown)
         known |= self._known(set().union(*candidates.values()))
-        german = self._german(words)
+        meant = {}
+        for word in words:
+            word_stem = stem(word)
+            meant[word] = sorted(
+                spelling
+                for spelling_stem, spelling in candidates.get(word_stem, {}).items()
+                if word_stem not in known and spelling_stem in known
+            )
+        german = self._german(words.union(*meant.values()))
         terms = []
         for phrase, word, star in tokens:
             if phrase.strip():
-                terms.append(quoted(phrase))
+                alternatives = [f"{WRITTEN_COLUMNS} : {quoted(phrase)}"]
+                if stems := german_stems(phrase):  # German ideas: the phrase's stems
+                    alternatives.append(f"{GERMAN_COLUMNS} : {quoted(stems)}")
             elif word and star:
-                terms.append(quoted(word) + " *")
+                alternatives = [quoted(word) + " *"]  # stems keep a word's start
             elif word:
-                word_stem = stem(word.lower())
-                meant = [
-                    spelling
-                    for spelling_stem, spelling in candidates.get(word_stem, {}).items()
-                    if word_stem not in known and spelling_stem in known
-                ]
-                alternatives = [quoted(w) for w in [word, *sorted(meant)]]
-                if word.lower() in german:  # only there: "mode" is not "mod" in English
-                    alternatives.append(f"{GERMAN_COLUMNS} : {quoted(german[word.lower()])}")
-                either = " OR ".join(alternatives)
-                terms.append(f"({either})" if len(alternatives) > 1 else either)
+                spellings = [word.lower(), *meant[word.lower()]]
+                alternatives = [f"{WRITTEN_COLUMNS} : {quoted(w)}" for w in spellings]
+                # Only in German ideas' columns: "mode" is not "mod" in English.
+                stems = dict.fromkeys(german[w] for w in spellings if w in german)
+                alternatives += [f"{GERMAN_COLUMNS} : {quoted(s)}" for s in stems]
+            else:
+                continue
+            either = " OR ".join(alternatives)
+            terms.append(f"({either})" if len(alternatives) > 1 else either)
         return terms
 
     def _scope(self, boards: dict[str, int], include_duplicates: bool) -> str:
@@ -348,7 +366,7 @@ class SqliteBackend:
         if q.status:
             narrowing += " AND " + by_status.get(q.status, NOTHING)
         total = self._count(matching + narrowing) if narrowing else sum(facets["status"].values())
-        in_titles = f"title : ({words}){scope}{narrowing}"
+        in_titles = f"{TITLE_COLUMNS} : ({words}){scope}{narrowing}"
         numbers = self._ranked(matching + narrowing, in_titles, total, q)
         hits = self._hits(matching + narrowing, numbers, Marker(q.text))
         return SearchResult(hits, total, facets)
@@ -419,7 +437,7 @@ class SqliteBackend:
             terms, ids = self._terms(words), self._boards(boards)
             if not terms or not ids:
                 return []
-            titles = f"{{title title_de}} : ({' OR '.join(terms)})"  # German stems: title_de
+            titles = f"{TITLE_COLUMNS} : ({' OR '.join(terms)})"  # German stems: title_de
             matching = titles + self._scope(ids, False)
             query = text(
                 f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH :m ORDER BY {RANK} LIMIT :n"
