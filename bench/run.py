@@ -778,10 +778,13 @@ def page_weight(port, path) -> dict[str, tuple[int, int]]:
             connection.close()
 
     html = get(path)
-    parts = {"HTML": html}
+    parts = {"HTML": [html], "CSS": [], "JS": []}
     for url in ASSET.findall(html.decode()):
-        parts["CSS" if url.endswith(".css") else "JS"] = get(url)
-    return {name: (len(body), len(gzip.compress(body, 6))) for name, body in parts.items()}
+        parts["CSS" if url.endswith(".css") else "JS"].append(get(url))  # htmx and our own
+    return {
+        name: (sum(map(len, bodies)), sum(len(gzip.compress(body, 6)) for body in bodies))
+        for name, bodies in parts.items()
+    }
 
 
 def page_load(port, path, args, headers=None) -> Load:

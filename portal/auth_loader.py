@@ -9,12 +9,12 @@ wherever its cookie is.
 import time
 
 from flask import flash, request, session, url_for
-from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 
 from portal.database import begin_writing, commit_keeping_objects
 from portal.extensions import db, login_manager
 from portal.htmx import navigate
+from portal.i18n import gettext
 from portal.models import User
 from portal.operations.accounts import (
     close_session,

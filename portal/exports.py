@@ -6,7 +6,6 @@ import io
 from collections.abc import Iterator
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import func
 from sqlalchemy.orm import aliased, joinedload
 
@@ -14,6 +13,7 @@ from portal import workflow
 from portal.api.serialize import idea_json, iso
 from portal.extensions import db
 from portal.i18n import english
+from portal.i18n import gettext as _
 from portal.models import (
     ApiToken,
     Board,

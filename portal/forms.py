@@ -1,6 +1,5 @@
 """Forms carry labels, kept values and the CSRF token; the rules live in operations."""
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -11,6 +10,8 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields import EmailField
+
+from portal.i18n import lazy_gettext as _l
 
 
 class SignUpForm(FlaskForm):

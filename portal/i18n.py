@@ -8,15 +8,16 @@ recipient's language (`in_language_of`).
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from flask import has_request_context, request
+from flask import g, has_request_context, request
 from flask_babel import (
     Babel,
+    LazyString,
     force_locale,
     format_date,
     format_number,
     format_timedelta,
     get_locale,
-    gettext,
+    get_translations,
 )
 from flask_login import current_user
 
@@ -33,6 +34,12 @@ def select_language() -> str:
     user = current_user
     if user and user.is_authenticated and user.locale in LANGUAGES:
         return user.locale
+    return visitor_language()
+
+
+def visitor_language() -> str:
+    """The language picked in the footer (a cookie), else the browser's: what a visitor
+    reads, found without loading anyone (the page cache asks on every visit)."""
     picked = request.cookies.get(LANGUAGE_COOKIE)
     return picked if picked in LANGUAGES else browser_language()
 
@@ -42,6 +49,40 @@ def browser_language() -> str:
     if not has_request_context():
         return DEFAULT_LANGUAGE
     return request.accept_languages.best_match(LANGUAGES, default=DEFAULT_LANGUAGE)
+
+
+def current_catalogue():
+    """The catalogue of the language being written in, found once per request and language.
+
+    Flask-Babel finds it again for every text, which was a third of a long page's time.
+    force_locale() sets another locale object, so a kept catalogue never outlives it.
+    """
+    try:
+        namespace = g._flask_babel
+        locale = namespace.babel_locale
+    except (AttributeError, RuntimeError):  # the request's first text, or no context
+        return get_translations()
+    kept = getattr(namespace, "stimme_catalogue", None)
+    if locale is None or kept is None or kept[0] is not locale:
+        catalogue = get_translations()
+        kept = namespace.stimme_catalogue = (namespace.babel_locale, catalogue)
+    return kept[1]
+
+
+def gettext(text: str, **variables) -> str:
+    """Flask-Babel's gettext, through the catalogue found once (current_catalogue)."""
+    translated = current_catalogue().ugettext(text)
+    return translated % variables if variables else translated
+
+
+def ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    variables.setdefault("num", num)
+    return current_catalogue().ungettext(singular, plural, num) % variables
+
+
+def lazy_gettext(text: str, **variables) -> LazyString:
+    """A text translated each time it is shown: for module-level labels and messages."""
+    return LazyString(gettext, text, **variables)
 
 
 def language() -> str:
@@ -91,5 +132,10 @@ def init_app(app) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
     babel.init_app(app, locale_selector=select_language)
+    app.jinja_env.install_gettext_callables(  # Flask-Babel's, with the catalogue found once
+        gettext=lambda text: current_catalogue().ugettext(text),
+        ngettext=lambda singular, plural, n: current_catalogue().ungettext(singular, plural, n),
+        newstyle=True,
+    )
     app.jinja_env.globals.update(languages=LANGUAGES, language=language)
     app.jinja_env.filters["number"] = format_number  # 1,234 / 1.234

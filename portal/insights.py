@@ -4,12 +4,12 @@ votes grow. Read-only queries; the dashboard and the home page show them."""
 import statistics
 from datetime import UTC, datetime, timedelta
 
-from flask_babel import gettext as _
-from flask_babel import ngettext
 from sqlalchemy import and_, exists, func, or_
 
 from portal import workflow
 from portal.extensions import db
+from portal.i18n import gettext as _
+from portal.i18n import ngettext
 from portal.models import Comment, Idea, StatusChange, Vote, utcnow
 
 WAITING_SHOWN = 20

@@ -6,7 +6,6 @@ import math
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 
-from flask_babel import lazy_gettext
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
@@ -29,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import workflow
 from portal.extensions import db
+from portal.i18n import lazy_gettext
 
 
 def utcnow() -> datetime:

@@ -9,14 +9,13 @@ person who acted gets neither.
 from datetime import timedelta
 
 from flask import current_app, render_template, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from portal import workflow
 from portal.extensions import db
-from portal.i18n import in_language_of
+from portal.i18n import gettext as _
+from portal.i18n import in_language_of, ngettext
+from portal.i18n import lazy_gettext as _l
 from portal.models import (
     Board,
     Comment,

@@ -30,7 +30,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from portal.extensions import db
 from portal.htmx import wants_fragment
-from portal.i18n import language
+from portal.i18n import visitor_language
 from portal.models import Counter
 from portal.security import csp_nonce
 
@@ -143,7 +143,7 @@ def serve_cached():
     version = shared_versions().pages
     if version is None:
         return None
-    key = (request.path, request.query_string, wants_fragment(), language())
+    key = (request.path, request.query_string, wants_fragment(), visitor_language())
     page = cache.get(key, version)
     if page is None:
         g.page_slot = key, version

@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from flask_babel import LazyString
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+
+from portal.i18n import gettext as _
+from portal.i18n import lazy_gettext as _l
 
 
 class Phase(StrEnum):

@@ -3,7 +3,7 @@
 The request (or command) that calls them commits once.
 """
 
-from flask_babel import gettext
+from portal.i18n import gettext
 
 
 class OperationError(Exception):

@@ -8,13 +8,13 @@ from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, render_template, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import totp
 from portal.extensions import db
 from portal.i18n import LANGUAGES, in_language_of, language
+from portal.i18n import gettext as _
+from portal.i18n import lazy_gettext as _l
 from portal.markup import clean_text
 from portal.models import (
     AccountToken,

@@ -4,9 +4,9 @@ import re
 import unicodedata
 
 from flask_babel import format_number
-from flask_babel import gettext as _
 
 from portal.extensions import db
+from portal.i18n import gettext as _
 from portal.markup import clean_text, render_markdown
 from portal.models import Board, Category, Role, User
 from portal.operations import PermissionDenied, ValidationError

@@ -1,7 +1,7 @@
 from flask_babel import format_number
-from flask_babel import gettext as _
 
 from portal.extensions import db
+from portal.i18n import gettext as _
 from portal.markup import clean_text, render_markdown
 from portal.models import Comment, Role, SubscriptionLevel, utcnow
 from portal.notifications import queue_fan_out

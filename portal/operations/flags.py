@@ -3,10 +3,9 @@ moderator looks (SPEC section 2, issue 5)."""
 
 from datetime import timedelta
 
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-
 from portal.extensions import db
+from portal.i18n import gettext as _
+from portal.i18n import lazy_gettext as _l
 from portal.markup import clean_text
 from portal.models import Comment, Flag, Idea, Vote, utcnow
 from portal.operations import Conflict, PermissionDenied, ValidationError

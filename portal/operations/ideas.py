@@ -1,9 +1,9 @@
 from flask_babel import format_number
-from flask_babel import gettext as _
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
+from portal.i18n import gettext as _
 from portal.i18n import language as interface_language
 from portal.markup import clean_text, render_markdown
 from portal.models import Category, Counter, Idea, SubscriptionLevel, utcnow

@@ -13,10 +13,9 @@ votes the person spent elsewhere meanwhile stay where they went.
 
 from datetime import datetime
 
-from flask_babel import gettext as _
-
 from portal import workflow
 from portal.extensions import db
+from portal.i18n import gettext as _
 from portal.models import Idea, Merge, Subscription, User, Vote, utcnow
 from portal.notifications import queue_fan_out
 from portal.operations import Conflict

@@ -6,12 +6,10 @@ Every action is audited; hiding tells the author why, citing the community guide
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
-
 from portal.extensions import db
-from portal.i18n import in_language_of
+from portal.i18n import gettext as _
+from portal.i18n import in_language_of, ngettext
+from portal.i18n import lazy_gettext as _l
 from portal.markup import clean_text
 from portal.models import Comment, Flag, Idea, Notification, Role, User, utcnow
 from portal.operations import PermissionDenied, ValidationError

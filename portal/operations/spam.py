@@ -4,9 +4,8 @@ posts (issue 5): few links per item and few ideas a day."""
 import re
 from datetime import timedelta
 
-from flask_babel import gettext as _
-
 from portal.extensions import db
+from portal.i18n import gettext as _
 from portal.models import AuditEntry, Idea, utcnow
 from portal.operations import ValidationError
 

@@ -4,9 +4,8 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from flask_babel import gettext as _
-
 from portal.extensions import db
+from portal.i18n import gettext as _
 from portal.markup import clean_text
 from portal.models import ApiToken, User, utcnow
 from portal.operations import PermissionDenied, ValidationError

@@ -1,6 +1,5 @@
 from dataclasses import dataclass
 
-from flask_babel import gettext as _
 from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.attributes import set_committed_value
@@ -8,6 +7,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from portal import workflow
 from portal.database import begin_writing
 from portal.extensions import db
+from portal.i18n import gettext as _
 from portal.i18n import language
 from portal.models import Idea, Subscription, SubscriptionLevel, User, Vote, trending_score, utcnow
 from portal.operations import Conflict, PermissionDenied, ValidationError

@@ -26,11 +26,11 @@ from urllib.parse import quote, urlsplit
 
 from flask import current_app
 from flask_babel import format_number
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from portal.api.serialize import comment_json, idea_json, iso, person_json
 from portal.extensions import db
+from portal.i18n import gettext as _
+from portal.i18n import lazy_gettext as _l
 from portal.markup import clean_text
 from portal.models import (
     Comment,

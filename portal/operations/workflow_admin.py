@@ -2,10 +2,9 @@
 
 import re
 
-from flask_babel import gettext as _
-
 from portal import workflow
 from portal.extensions import db
+from portal.i18n import gettext as _
 from portal.markup import clean_text
 from portal.models import BlockedTransition, CustomStatus
 from portal.operations import ValidationError

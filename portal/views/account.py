@@ -12,8 +12,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
@@ -28,6 +26,8 @@ from portal.forms import (
     TwoFactorSetupForm,
     show_errors,
 )
+from portal.i18n import gettext as _
+from portal.i18n import ngettext
 from portal.models import Idea, Notification, Vote, utcnow
 from portal.notifications import read_unsubscribe_token
 from portal.operations import OperationError, ValidationError, accounts

@@ -12,8 +12,6 @@ from flask import (
     url_for,
 )
 from flask_babel import format_datetime
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
@@ -21,6 +19,8 @@ from portal import workflow
 from portal.exports import export_ideas, ideas_filename
 from portal.extensions import db
 from portal.htmx import render
+from portal.i18n import gettext as _
+from portal.i18n import lazy_gettext as _l
 from portal.models import AuditEntry, BlockedTransition, Board, Role, User, Webhook, WebhookDelivery
 from portal.operations import ValidationError
 from portal.operations.admin import add_category, save_board, save_site, set_role

@@ -1,8 +1,6 @@
 """Sign-up, email confirmation, sign-in (with its second factor) and -out, password reset."""
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from portal.auth_loader import (
@@ -23,7 +21,9 @@ from portal.forms import (
     SignUpForm,
     show_errors,
 )
+from portal.i18n import gettext as _
 from portal.i18n import in_language_of
+from portal.i18n import lazy_gettext as _l
 from portal.operations import OperationError, ValidationError
 from portal.operations.accounts import (
     LINK_USED,

@@ -1,12 +1,12 @@
 """The product team's view: what waits for an answer, how fast the team answers."""
 
 from flask import Blueprint, abort, request
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal import insights
 from portal.extensions import db
 from portal.htmx import render
+from portal.i18n import gettext as _
 from portal.models import Role, User
 from portal.operations.status import assign_idea
 from portal.views.helpers import carry_out, get_idea, idea_url, visible_boards

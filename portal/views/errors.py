@@ -4,14 +4,14 @@ import logging
 
 from flask import g, make_response, render_template, request
 from flask_babel import force_locale
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.api.errors import api_error
 from portal.extensions import db, login_manager
+from portal.i18n import gettext as _
+from portal.i18n import lazy_gettext as _l
 from portal.operations import OperationError
 from portal.settings import default_settings
 

@@ -1,12 +1,12 @@
 """The moderators' review queue: one list, actions in place with htmx, bulk actions."""
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
-from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from portal.extensions import db
 from portal.htmx import render
+from portal.i18n import gettext as _
+from portal.i18n import ngettext
 from portal.models import Comment, Idea, Role, User
 from portal.operations import OperationError
 from portal.operations.moderation import (

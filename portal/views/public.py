@@ -3,8 +3,6 @@
 import secrets
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import func
 from sqlalchemy.orm import joinedload
@@ -14,6 +12,8 @@ from portal.database import commit_keeping_objects, reads_first
 from portal.extensions import db
 from portal.forms import CommentForm, IdeaForm, StatusForm, show_errors
 from portal.htmx import render, render_or_redirect, wants_fragment
+from portal.i18n import gettext as _
+from portal.i18n import lazy_gettext as _l
 from portal.insights import team_promise
 from portal.markup import clean_text
 from portal.models import Comment, Idea, Merge, Role, Subscription, User, Vote

@@ -3,12 +3,12 @@
 from datetime import timedelta
 
 from flask import Blueprint, request
-from flask_babel import gettext as _
 from sqlalchemy.orm import joinedload
 
 from portal import workflow
 from portal.extensions import db
 from portal.htmx import render
+from portal.i18n import gettext as _
 from portal.models import Idea, utcnow
 from portal.views.helpers import (
     atom_feed,
