@@ -4,6 +4,7 @@ mails follow it, and that the German catalogue covers every text (portal/i18n.py
 import re
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -146,9 +147,27 @@ def test_the_api_answers_in_english_whatever_the_browser_says(client, api, make,
     assert client.get(f"/api/v1/ideas/{idea}", headers=GERMAN).json["status_label"] == "Open"
 
 
-def test_cached_pages_are_kept_per_language(app, tmp_path, idea):
+@contextmanager
+def second_process(app, tmp_path, **config):
+    """Another instance on the suite's database (test_pagecache), closed when done: a pool
+    left to the garbage collector warns in whichever test runs then."""
+    second = other_process(app, tmp_path, **config)
+    try:
+        yield second
+    finally:
+        with second.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def second(app, tmp_path):
+    with second_process(app, tmp_path) as instance:
+        yield instance
+
+
+def test_cached_pages_are_kept_per_language(second, idea):
     """The visitors' page cache must not hand a German page to an English browser."""
-    second = other_process(app, tmp_path)
     browser = second.test_client()
     english = browser.get("/b/features")
     german = browser.get("/b/features", headers=GERMAN)
@@ -158,8 +177,7 @@ def test_cached_pages_are_kept_per_language(app, tmp_path, idea):
     assert "Accept-Language" in english.headers["Vary"]
 
 
-def test_signed_in_pages_are_kept_per_language(app, tmp_path, make, idea):
-    second = other_process(app, tmp_path)
+def test_signed_in_pages_are_kept_per_language(second, make, idea):
     readers = []
     for locale in ("en", "de", "en"):
         person = make.user(locale=locale)
@@ -302,14 +320,15 @@ def pseudo_app(app, tmp_path):
     folder.mkdir(parents=True)
     with (folder / "messages.mo").open("wb") as handle:
         write_mo(handle, catalogue)
-    yield other_process(
+    with second_process(
         app,
         tmp_path,
         BABEL_TRANSLATION_DIRECTORIES=str(tmp_path / "pseudo"),
         PAGE_CACHE_SECONDS=0,
         MAIL_URL=f"file://{tmp_path / 'mail'}",
         BASE_URL="http://localhost",
-    )
+    ) as instance:
+        yield instance
     forget_loaded_translations(app)
 
 
