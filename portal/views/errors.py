@@ -3,13 +3,13 @@
 import logging
 
 from flask import g, make_response, render_template, request
-from flask_babel import force_locale
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.api.errors import api_error
 from portal.extensions import db, login_manager
+from portal.i18n import english
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
 from portal.operations import OperationError
@@ -41,8 +41,7 @@ MESSAGES = {
 def error_page(code: int, message: str | None = None, fields: dict | None = None):
     title, default = MESSAGES.get(code, MESSAGES[500] if code >= 500 else MESSAGES[400])
     if request.path.startswith("/api/"):
-        with force_locale("en"):  # the API answers in English
-            return api_error(code, str(message or default), fields)
+        return api_error(code, english(message or default), fields)  # also unknown /api/ paths
     # str(): a lazy text counts as markup, and "<token>" must be escaped as plain text.
     body = str(message or default)
     return render_template("error.html", code=code, title=str(title), message=body), code
