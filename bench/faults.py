@@ -20,6 +20,7 @@ Prints figures and PASS/FAIL; asserts nothing (tests/test_load_and_faults.py doe
 """
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -174,6 +175,7 @@ def mail_down(outage: float = 60, mails: int = 50, within: float = 180) -> dict:
                                  .split("\r\n")[0])  # fmt: skip
             return "250 OK"
 
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
     port = free_port()
     site = Site.create(None, MAIL_URL=f"smtp://127.0.0.1:{port}", **FAULT_SETTINGS)
     processes = None
