@@ -276,3 +276,28 @@ def test_paging_the_board_reads_the_page_and_starts_at_its_first_idea(page, fact
         expect(page.locator("#idea-list h2 a").first).to_be_focused()
     finally:
         live.app.config["PER_PAGE"] = per_page
+
+
+def test_follow_and_unfollow_an_idea_in_place(page, factory):
+    number = factory.idea(factory.board(), factory.user(), "Calendar sync")
+    sign_in(page, factory.user(name="Fiona Follower"))
+    page.goto(f"/ideas/{number}")
+    page.evaluate("window.notReloaded = true")
+    follow = page.get_by_role("button", name="Follow", exact=True)
+    tab_to(page, follow)
+    page.keyboard.press("Enter")
+
+    unfollow = page.get_by_role("button", name="Unfollow")
+    expect(unfollow).to_be_focused()
+    expect(page.locator("#follow .following")).to_have_text("Following (all activity)")
+    expect(announcer(page)).to_have_text("You are following this idea.")
+    screenshot(page, "keyboard_follow")
+
+    page.keyboard.press("Space")
+    expect(page.get_by_role("button", name="Follow", exact=True)).to_be_focused()
+    expect(page.locator("#follow .following")).to_have_count(0)
+    expect(announcer(page)).to_have_text("You will no longer get updates on this idea.")
+    assert page.evaluate("window.notReloaded === true"), "the page was loaded again"
+
+    page.reload()  # what was chosen was saved, not only shown
+    expect(page.get_by_role("button", name="Follow", exact=True)).to_be_visible()

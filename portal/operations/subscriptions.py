@@ -17,9 +17,10 @@ def subscribe(user, idea, level: str) -> Subscription:
     return subscription
 
 
-def set_subscription(user, idea, level: str | None) -> None:
+def set_subscription(user, idea, level: str | None) -> Subscription:
     """Set the person's own choice: a level, or None to unsubscribe (remembered)."""
     subscription = subscribe(user, idea, level or SubscriptionLevel.STATUS)
     subscription.muted = level is None
     if level:
         subscription.level = level
+    return subscription

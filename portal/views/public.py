@@ -392,11 +392,15 @@ def edit_comment_view(comment_id):
 def subscription(number):
     idea = get_idea(number)
     level = request.form.get("level")
-    set_subscription(current_user, idea, level if level in ("status", "all") else None)
+    following = level in ("status", "all")
+    subscription = set_subscription(current_user, idea, level if following else None)
     db.session.commit()
-    flash(_("You will no longer get updates on this idea.") if level not in ("status", "all")
-          else _("You are following this idea."), "success")  # fmt: skip
-    return redirect(idea_url(idea), code=303)
+    message = (_("You are following this idea.") if following
+               else _("You will no longer get updates on this idea."))  # fmt: skip
+    if not wants_fragment():
+        flash(message, "success")
+    return render_or_redirect(idea_url(idea), "ideas/detail.html", "follow", idea=idea,
+                              subscription=subscription, follow_message=message)  # fmt: skip
 
 
 def status_form(idea, form=None) -> StatusForm:
