@@ -56,7 +56,7 @@ def _only_local(route) -> None:
         route.abort()
 
 
-def _browse(chromium, live, javascript: bool, viewport=DESKTOP):
+def browse(chromium, live, javascript: bool, viewport=DESKTOP):
     context = chromium.new_context(
         base_url=live.url, java_script_enabled=javascript, viewport=viewport
     )
@@ -77,7 +77,7 @@ def _browse(chromium, live, javascript: bool, viewport=DESKTOP):
 
 @pytest.fixture
 def browsing(chromium, live, factory):
-    context, browsing = _browse(chromium, live, javascript=True)
+    context, browsing = browse(chromium, live, javascript=True)
     yield browsing
     context.close()
     assert browsing.console_errors == [], browsing.console_errors
@@ -85,7 +85,7 @@ def browsing(chromium, live, factory):
 
 @pytest.fixture
 def nojs(chromium, live, factory):
-    context, browsing = _browse(chromium, live, javascript=False)
+    context, browsing = browse(chromium, live, javascript=False)
     yield browsing
     context.close()
 
@@ -246,7 +246,7 @@ def test_idea_form_shows_errors_and_keeps_what_was_typed(browsing, factory):
 
 
 def test_board_fits_a_phone_screen(chromium, live, factory):
-    context, browsing = _browse(chromium, live, javascript=True, viewport=PHONE)
+    context, browsing = browse(chromium, live, javascript=True, viewport=PHONE)
     try:
         page = browsing.page
         board = factory.board()
@@ -746,7 +746,7 @@ def test_an_admin_sends_a_failed_event_again(browsing, factory, live, receiver):
 
 
 def test_tokens_and_webhooks_fit_a_narrow_phone(chromium, live, factory, receiver):
-    context, browsing = _browse(chromium, live, javascript=True, viewport=NARROW)
+    context, browsing = browse(chromium, live, javascript=True, viewport=NARROW)
     try:
         page = browsing.page
         receiver.answer = 500

@@ -10,7 +10,7 @@ import re
 import pytest
 from browser import ARTIFACTS
 from playwright.sync_api import expect
-from test_browser import TIMEOUT_MS, _browse
+from test_browser import TIMEOUT_MS, browse
 
 from conftest import PASSWORD
 from portal.models import Role
@@ -23,7 +23,7 @@ TAB_LIMIT = 80  # more presses than any page here needs to reach a control
 
 @pytest.fixture
 def page(chromium, live, factory):
-    context, browsing = _browse(chromium, live, javascript=True)
+    context, browsing = browse(chromium, live, javascript=True)
     yield browsing.page
     context.close()
     assert browsing.console_errors == [], browsing.console_errors
