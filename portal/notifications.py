@@ -36,8 +36,8 @@ NOTICE_MAX = 300
 # Which mail each email preference lets through, and which notices go into its digest.
 WANTS_MAIL = {"status": {"status"}, "all": {"status", "all"}, "none": set()}
 DIGEST_KINDS = {
-    "status": {"status", "answer", "votes_back"},
-    "all": {"status", "answer", "comment", "votes_back"},
+    "status": {"status", "answer", "votes_back", "votes_kept"},
+    "all": {"status", "answer", "comment", "votes_back", "votes_kept"},
     "none": set(),
 }
 DIGEST_EVERY = timedelta(days=7)
@@ -162,6 +162,34 @@ def votes_released(change: StatusChange, idea: Idea) -> None:
                 idea_id=idea.id,
                 kind="votes_back",
                 text=text(vote, vote.weight),
+            )
+        )
+
+
+def votes_not_back(idea: Idea, taken: dict[int, int]) -> None:
+    """The idea holds budget votes again (reopened, or its merge undone), but these voters
+    spent some of them elsewhere meanwhile, and those stay where they went (decision 0006):
+    tell each how many did not come back. A handful of rows: written in the request."""
+    board = db.session.get(Board, idea.board_id)
+    text = per_language(
+        lambda weight: ngettext(
+            "“%(title)s” is open for votes again, but %(num)d of your votes stays where you "
+            "spent it in %(board)s while it was closed",
+            "“%(title)s” is open for votes again, but %(num)d of your votes stay where you "
+            "spent them in %(board)s while it was closed",
+            weight,
+            title=idea.title,
+            board=board.name,
+        )
+    )
+    readers = db.session.execute(db.select(User.id, User.locale).where(User.id.in_(taken))).all()
+    for reader in readers:
+        db.session.add(
+            Notification(
+                user_id=reader.id,
+                idea_id=idea.id,
+                kind="votes_kept",
+                text=text(reader, taken[reader.id]),
             )
         )
 

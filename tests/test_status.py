@@ -123,6 +123,34 @@ def test_closing_an_idea_releases_budget_votes(client, make, auth, app):
     assert "Your vote is back from “Dark mode”: use it again in Features" in notices
 
 
+def test_a_reopened_idea_tells_voters_whose_votes_stay_where_they_spent_them(
+    client, make, auth, app
+):
+    board = make.board(votes_per_user=2)
+    author = make.user()
+    reopened, *others = (make.idea(board, author, t) for t in ("Dark mode", "Themes", "Fonts"))
+    voter, unaffected = make.user(), make.user()
+    vote_for(app, reopened, voter, unaffected)
+    auth.login(make.user(Role.OWNER))
+    change(client, reopened, "completed", "Shipped in 4.2.")
+    vote_for(app, others[0], voter)  # the returned votes spent while it was closed
+    vote_for(app, others[1], voter)
+    change(client, reopened, "planned", "Reopened: 4.2 broke it again.")
+    auth.logout()
+
+    assert idea_row(app, reopened).vote_count == 1  # only the voter who had room kept it
+    auth.login(voter)
+    notices = client.get("/notifications").text
+    assert (
+        "“Dark mode” is open for votes again, but 1 of your votes stays where you spent it in "
+        "Features while it was closed" in notices
+    )
+    assert "0 of 2 votes left" in re.sub(r"</?strong>", "", client.get("/b/features").text)
+    auth.logout()
+    auth.login(unaffected)
+    assert "open for votes again" not in client.get("/notifications").text
+
+
 def test_followers_get_one_mail_each_and_the_actor_none(client, make, auth, app, mailbox, idea):
     voters = [make.user(name=f"Voter {n}") for n in range(3)]
     vote_for(app, idea, *voters)

@@ -10,6 +10,7 @@ from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.i18n import language
 from portal.models import Idea, Subscription, SubscriptionLevel, User, Vote, trending_score, utcnow
+from portal.notifications import votes_not_back
 from portal.operations import Conflict, PermissionDenied, ValidationError
 
 # A vote is a few plain statements on the tables, not ORM loads and flushes: on SQLite it
@@ -118,6 +119,8 @@ def fit_votes_to_budgets(idea) -> dict[int, int]:
         else:
             vote.weight -= over
     db.session.flush()
+    if taken:
+        votes_not_back(idea, taken)
     return taken
 
 
