@@ -102,6 +102,32 @@ def create_token_command(email, name):
     click.echo(token)
 
 
+@click.command("reset-two-factor")
+@with_appcontext
+@click.argument("email")
+def reset_two_factor_command(email):
+    """Turn off two-factor sign-in of EMAIL, who lost their app and recovery codes (say, the
+    only admin): their sessions end and they are told by mail; recorded in the audit log."""
+    from portal.operations import OperationError
+    from portal.operations.accounts import find_user, reset_two_factor
+
+    user = find_user(email.strip().lower())
+    if user is None or user.deleted_at is not None:
+        raise click.ClickException(f"There is no account for {email}.")
+    # A request context, for the links in the mail (built on BASE_URL as the worker does).
+    with current_app.test_request_context("/", base_url=current_app.config["BASE_URL"]):
+        try:
+            ended = reset_two_factor(None, user)
+        except OperationError as refused:
+            raise click.ClickException(refused.explanation) from None
+        db.session.commit()
+    click.echo(
+        f"Two-factor sign-in of {user.email} ({user.role.label}) is off; {ended} session(s) "
+        "ended and a mail is queued to them. They sign in with their password alone and "
+        "should set it up again."
+    )
+
+
 @click.command("worker")
 @with_appcontext
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
@@ -115,6 +141,27 @@ def worker_command(once):
         click.echo(f"Sent {sent}, failed {failed} (will retry).")
     else:
         run_worker()
+
+
+PRUNED = {
+    "outbox_messages": "outbox messages sent or given up over {days} days ago",
+    "webhook_deliveries": "settled webhook deliveries created over {days} days ago",
+    "sessions": "ended sessions",
+    "account_tokens": "used or expired account tokens",
+}
+
+
+@click.command("prune")
+@with_appcontext
+def prune_command():
+    """Remove rows nobody needs any more (the worker does it every hour): sent outbox
+    messages and webhook deliveries older than RETENTION_DAYS, ended sessions, used or
+    expired account tokens. Audit entries are never removed."""
+    from portal.housekeeping import prune
+
+    days = current_app.config["RETENTION_DAYS"]
+    for kind, count in prune().items():
+        click.echo(f"Removed {count} {PRUNED[kind].format(days=days)}.")
 
 
 @click.command("search-reindex")
@@ -135,7 +182,9 @@ def register(app) -> None:
         seed_demo_command,
         create_user_command,
         create_token_command,
+        reset_two_factor_command,
         worker_command,
+        prune_command,
         search_reindex_command,
     )
     for command in commands:

@@ -144,6 +144,9 @@ def load_config(instance_path: str, env: dict | None = None) -> dict:
         # first pause after a failed send (doubling each time).
         "OUTBOX_LEASE_SECONDS": int(env.get("OUTBOX_LEASE_SECONDS", "120")),
         "OUTBOX_BACKOFF_SECONDS": int(env.get("OUTBOX_BACKOFF_SECONDS", "15")),
+        # Sent outbox rows and the webhook delivery log are kept this long, then the
+        # worker's housekeeping removes them (portal/housekeeping.py).
+        "RETENTION_DAYS": _whole_number(env, "RETENTION_DAYS", 30),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "1") not in ("0", "false"),

@@ -156,8 +156,12 @@ def catch_up_search() -> None:
 
 
 def run_worker(poll_seconds: float = 1.0) -> None:
-    """Deliver until SIGTERM or SIGINT, finishing the message in hand first."""
+    """Deliver until SIGTERM or SIGINT, finishing the message in hand first; tidy up old
+    rows at the start and about once an hour (portal/housekeeping.py)."""
+    from portal.housekeeping import PruneSchedule  # it imports accounts, which import us
+
     stopping = False
+    housekeeping = PruneSchedule()
 
     def stop(_signum, _frame):
         nonlocal stopping
@@ -178,6 +182,7 @@ def run_worker(poll_seconds: float = 1.0) -> None:
             db.session.rollback()
             log.exception("outbox worker could not reach the database")
             sent = failed = 0
+        housekeeping.run_if_due(lambda: stopping)
         if not sent and not failed:
             time.sleep(poll_seconds)
     log.info("outbox worker stopped")

@@ -150,9 +150,16 @@ class TransitionError(ValueError):
     """An idea cannot move from one status to another."""
 
 
+# How a status an admin removed still shows in past changes: grey, named by its slug.
+REMOVED_COLOUR = "#6e7781"
+
+
 def get_status(slug: str) -> Status:
-    """Return the status named by slug; raises KeyError for an unknown slug."""
-    return STATUSES[slug]
+    """Return the status named by slug; for a slug an admin has removed, a stand-in that
+    shows the slug, closed for votes, so past changes that name it still read."""
+    if slug in STATUSES:
+        return STATUSES[slug]
+    return Status(slug, slug, Phase.DECLINED, REMOVED_COLOUR)
 
 
 def accepts_votes(slug: str) -> bool:

@@ -24,7 +24,16 @@ from werkzeug.security import generate_password_hash
 from conftest import PASSWORD, Factory, empty_tables
 from portal import totp
 from portal.extensions import db, limiter
-from portal.models import Idea, Notification, Role, User, Webhook, WebhookDelivery, utcnow
+from portal.models import (
+    CustomStatus,
+    Idea,
+    Notification,
+    Role,
+    User,
+    Webhook,
+    WebhookDelivery,
+    utcnow,
+)
 from portal.notifications import unsubscribe_token
 from portal.operations import accounts
 from portal.operations.accounts import issue_token
@@ -360,6 +369,7 @@ def build_world(app, sign_in, bookkeeping=()) -> World:
         "admin": make.user(Role.ADMIN, name="Ada Admin", email="admin@example.com"),
     }
     newcomer = make.user(name="Nina Newcomer", email="newcomer@example.com")
+    secured = make.user(name="Tess Twofactor", email="twofactor@example.com")
     with app.app_context():
         db.session.execute(db.update(User).values(password_hash=quick_hash(PASSWORD)))
         db.session.commit()
@@ -377,9 +387,11 @@ def build_world(app, sign_in, bookkeeping=()) -> World:
         newcomer_email=newcomer.email,
         other_id=users["other"].id,
         owner_id=users["owner"].id,
+        two_factor_id=secured.id,
     )
     with app.app_context(), app.test_request_context():
         values.update(_objects(values, users, newcomer))
+        _with_two_factor(secured)
         db.session.commit()
         reindex_all()
         db.session.commit()
@@ -410,8 +422,16 @@ def _sessions(customer: User) -> dict:
     return found
 
 
+def _with_two_factor(user: User) -> None:
+    """Someone who uses two-factor sign-in, for an admin to reset."""
+    secret = totp.new_secret()
+    code = totp.code_at(secret, totp.current_step())
+    accounts.enable_two_factor(db.session.get(User, user.id), secret, code)
+
+
 def _objects(values: dict, users: dict, newcomer: User) -> dict:
-    """Comments, votes, a merge, tokens, notices and webhooks; returns their placeholders."""
+    """Comments, votes, a merge, tokens, notices, webhooks and an admin's own status (no
+    idea has it, so it may be removed); returns their placeholders."""
 
     def idea(name):
         return db.session.scalar(db.select(Idea).filter_by(number=values[name]))
@@ -439,6 +459,8 @@ def _objects(values: dict, users: dict, newcomer: User) -> dict:
     found["reset"] = issue_token(unverified, "reset")
     found["unsubscribe"] = unsubscribe_token(people["customer"], idea("idea"))
     found.update(_webhooks(people["admin"]))
+    db.session.add(CustomStatus(slug="beta", label="In beta", colour="#0a7ea4", phase="active"))
+    found["custom_status"] = "beta"
     db.session.flush()
     return found
 

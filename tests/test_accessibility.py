@@ -21,6 +21,7 @@ from portal.models import Comment, Idea, Role, User
 from portal.operations.comments import add_comment
 from portal.operations.flags import flag
 from portal.operations.status import change_status
+from portal.operations.workflow_admin import add_status
 
 pytestmark = pytest.mark.browser
 
@@ -60,6 +61,8 @@ def a_lived_in_site(factory, live) -> tuple[int, dict[str, User]]:
         comment = add_comment(db.session.get(User, people["customer"].id), idea, "Me too!")
         db.session.flush()
         flag(db.session.get(User, author.id), db.session.get(Comment, comment.id), "spam")
+        admin = db.session.get(User, people["admin"].id)
+        add_status(admin, "beta", "In beta", "#8250df", "active")  # its own edit form
         db.session.commit()
     return number, people
 

@@ -414,6 +414,17 @@ def test_admin_adds_a_status(browsing, factory):
     expect(page.locator('.admin-table [data-status="beta"]').first).to_have_text("In beta")
     screenshot(page, "admin_workflow")
 
+    # Renamed in its own form, then removed: no idea has it.
+    editing = page.locator("details.status-edit")
+    editing.locator("summary").click()
+    editing.get_by_label("Label").fill("Beta testing")
+    editing.get_by_role("button", name="Save changes").click()
+    expect(page.locator('.admin-table [data-status="beta"]').first).to_have_text("Beta testing")
+    page.locator("details.status-edit summary").click()
+    screenshot(page, "admin_workflow_edit")
+    page.get_by_role("button", name="Remove Beta testing").click()
+    expect(page.locator('.admin-table [data-status="beta"]')).to_have_count(0)
+
 
 def test_moderator_handles_a_queued_item_without_reload(browsing, factory, live):
     page = browsing.page

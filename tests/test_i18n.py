@@ -414,6 +414,27 @@ def test_every_text_on_the_main_pages_goes_through_the_catalogue(pseudo_app, mak
     assert leftovers == {}, "\n".join(f"{where}: {text!r}" for text, where in leftovers.items())
 
 
+def admin_resets_two_factor(pseudo_app, make, person) -> list[str]:
+    """An admin resets person's two-factor sign-in from the people page (the mail goes to
+    person); returns the texts of that page, before and after, left out of the catalogue."""
+    from test_totp import with_two_factor
+
+    with_two_factor(pseudo_app, person)
+    admin = make.user(Role.ADMIN, name="Olaf", locale="de")
+    browser = pseudo_app.test_client()
+    browser.post("/signin", data={"email": admin.email, "password": PASSWORD})
+    with pseudo_app.app_context():
+        from portal.settings import site_settings
+
+        known = [value for user in db.session.scalars(db.select(User))
+                 for value in (user.name, user.email)]  # fmt: skip
+        known.append(site_settings()["site_name"])
+    before = browser.get("/admin/users").text
+    assert f"/admin/users/{person.id}/two-factor/reset" in before
+    after = browser.post(f"/admin/users/{person.id}/two-factor/reset", follow_redirects=True)
+    return unwrapped_texts(before, known) + unwrapped_texts(after.text, known)
+
+
 def test_every_mail_goes_through_the_catalogue(pseudo_app, make):
     """Account mails and notices, written for a reader whose language is the pseudo one."""
     from test_status import change, vote_for
@@ -436,6 +457,7 @@ def test_every_mail_goes_through_the_catalogue(pseudo_app, make):
     staff.post("/signin", data={"email": owner.email, "password": PASSWORD})
     change(staff, number, "planned", "Bald.")
     staff.post(f"/ideas/{number}/comments", data={"body": "Danke."})
+    assert admin_resets_two_factor(pseudo_app, make, reader) == []
     with pseudo_app.app_context():
         drain()
         drain()

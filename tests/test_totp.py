@@ -8,11 +8,12 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, Auth
+from conftest import PASSWORD, Auth, text_and_html
 from portal import totp
 from portal.extensions import db
-from portal.models import RecoveryCode, Role, User, UserSession
-from portal.operations.accounts import enable_two_factor
+from portal.models import AuditEntry, RecoveryCode, Role, User, UserSession
+from portal.operations import PermissionDenied
+from portal.operations.accounts import enable_two_factor, reset_two_factor
 
 WRONG_CODE = "That code is not right. Codes change every 30 seconds, and each works once."
 RFC_SECRET = base64.b32encode(b"12345678901234567890").decode()
@@ -280,7 +281,9 @@ def test_proof_guesses_are_rate_limited(client, app, make):
 # -- required for staff ----------------------------------------------------------------------
 
 
-def require_for_staff(app, make, on: bool = True) -> None:
+def require_for_staff(app, make, on: bool = True):
+    """Turn the rule on (or off) as an admin with two-factor sign-in; returns that admin's
+    signed-in client."""
     admin = make.user(Role.ADMIN)
     with_two_factor(app, admin)
     client = app.test_client()
@@ -296,6 +299,7 @@ def require_for_staff(app, make, on: bool = True) -> None:
     box = re.search(r'<input type="checkbox" id="require_staff_two_factor"[^>]*>',
                     client.get("/admin/site").text)  # fmt: skip
     assert ("checked" in box.group(0)) is on
+    return client
 
 
 @pytest.mark.parametrize("role", [Role.MODERATOR, Role.OWNER, Role.ADMIN])
@@ -338,3 +342,127 @@ def test_staff_may_go_on_without_it_once_the_rule_is_off(client, app, make, auth
     make.board()
     auth.login(make.user(Role.MODERATOR))
     assert client.get("/b/features").status_code == 200
+
+
+# -- an admin resets it for someone locked out -----------------------------------------------
+
+
+def signed_in_with_code(app, user, secret):
+    client = app.test_client()
+    password_step(client, user)
+    assert client.post("/signin/code", data={"code": code(secret)}).status_code == 303
+    return client
+
+
+def reset_entries(app) -> list[AuditEntry]:
+    with app.app_context():
+        entries = db.session.scalars(
+            db.select(AuditEntry).filter_by(action="user.reset_two_factor")
+        ).all()
+        db.session.expunge_all()
+        return entries
+
+
+def test_an_admin_resets_it_for_someone_who_lost_app_and_codes(app, make, mailbox):
+    admin = require_for_staff(app, make)
+    moderator = make.user(Role.MODERATOR, name="Mona", locale="de")
+    secret, _codes = with_two_factor(app, moderator)
+    thief = signed_in_with_code(app, moderator, secret)
+    mailbox.receive()
+    page = admin.get("/admin/users?q=mona").text
+    assert ">Reset two-factor sign-in of Mona</button>" in page
+
+    done = admin.post(f"/admin/users/{moderator.id}/two-factor/reset")
+    assert done.status_code == 303
+    assert "Two-factor sign-in of Mona is off" in admin.get(done.headers["Location"]).text
+    assert not stored_user(app, moderator).has_two_factor and not signed_in(thief)
+    assert session_count(app, moderator) == 0
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(RecoveryCode.id)).filter_by(
+            user_id=moderator.id)) == 0  # fmt: skip
+
+    (entry,) = reset_entries(app)
+    assert (entry.target_type, entry.target_id) == ("user", moderator.id)
+    assert entry.actor_id != moderator.id and entry.actor_id is not None
+    assert entry.after == {"two_factor": False, "sessions_ended": 1}
+    assert secret not in str(entry.before) + str(entry.after)
+
+    (message,) = mailbox.receive()
+    text, html = text_and_html(message)
+    assert message["To"] == moderator.email
+    assert message["Subject"] == "Die Zwei-Faktor-Anmeldung Ihres Kontos wurde ausgeschaltet"
+    assert "Sie überall abgemeldet" in text and "als Erstes gebeten" in text
+    link = "http://localhost/me/two-factor"
+    assert link in text and f'href="{link}"' in html
+
+    # The password alone signs in; as staff of this site, Mona sets it up before anything else.
+    client = app.test_client()
+    assert password_step(client, moderator).status_code == 303
+    assert client.get("/moderation").headers["Location"] == "/me/two-factor"
+    assert client.get("/me/two-factor").status_code == 200
+
+
+def test_a_customer_is_told_to_set_it_up_again(client, app, make, auth, mailbox):
+    admin = make.user(Role.ADMIN)
+    customer = make.user(name="Carl")
+    with_two_factor(app, customer)
+    auth.login(admin)
+    client.post(f"/admin/users/{customer.id}/two-factor/reset")
+    (message,) = mailbox.receive()
+    text = text_and_html(message)[0]
+    assert "set up two-factor sign-in again, with new recovery codes" in text
+    Auth(app.test_client()).login(customer)  # the password alone signs in
+
+
+def test_a_reset_is_refused_for_oneself_and_for_someone_without_it(client, app, make, auth):
+    admin = make.user(Role.ADMIN, name="Ada")
+    secret, _codes = with_two_factor(app, admin)
+    customer = make.user(name="Carl")
+    client = signed_in_with_code(app, admin, secret)
+    page = client.get("/admin/users").text
+    assert "Reset two-factor sign-in of Ada" not in page  # their own is on their profile
+    assert "Reset two-factor sign-in of Carl" not in page  # Carl has none to reset
+
+    own = client.post(f"/admin/users/{admin.id}/two-factor/reset", follow_redirects=True)
+    assert "Turn off your own two-factor sign-in on your profile." in own.text
+    none = client.post(f"/admin/users/{customer.id}/two-factor/reset", follow_redirects=True)
+    assert "Carl does not use two-factor sign-in." in none.text
+    assert stored_user(app, admin).has_two_factor and signed_in(client)
+    assert client.post("/admin/users/999999/two-factor/reset").status_code == 404
+    assert reset_entries(app) == []
+
+
+@pytest.mark.parametrize("role", [Role.CUSTOMER, Role.MODERATOR, Role.OWNER])
+def test_only_admins_may_reset_it(client, app, make, auth, role):
+    target = make.user(name="Carl")
+    with_two_factor(app, target)
+    actor = make.user(role)
+    auth.login(actor)
+    assert client.post(f"/admin/users/{target.id}/two-factor/reset").status_code == 403
+    with app.app_context(), app.test_request_context():
+        with pytest.raises(PermissionDenied):
+            reset_two_factor(db.session.get(User, actor.id), db.session.get(User, target.id))
+        db.session.rollback()
+    assert stored_user(app, target).has_two_factor and reset_entries(app) == []
+
+
+def test_the_command_line_resets_it_for_the_only_admin(app, make, mailbox):
+    admin = make.user(Role.ADMIN, name="Ada", email="ada@example.com")
+    secret, _codes = with_two_factor(app, admin)
+    signed_in_with_code(app, admin, secret)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["reset-two-factor", "Ada@Example.com"])
+    assert result.exit_code == 0, result.output
+    said = "Two-factor sign-in of ada@example.com (Administrator) is off; 1 session(s) ended"
+    assert said in result.output
+    assert not stored_user(app, admin).has_two_factor and session_count(app, admin) == 0
+    (entry,) = reset_entries(app)
+    assert entry.actor_id is None and entry.after["by"] == "command line"
+    (message,) = mailbox.receive()
+    assert message["To"] == admin.email and "http://localhost/me/two-factor" in message.as_string()
+    Auth(app.test_client()).login(admin)
+
+    again = runner.invoke(args=["reset-two-factor", "ada@example.com"])
+    assert again.exit_code != 0 and "Ada does not use two-factor sign-in." in again.output
+    unknown = runner.invoke(args=["reset-two-factor", "nobody@example.com"])
+    assert unknown.exit_code != 0 and "no account for nobody@example.com." in unknown.output

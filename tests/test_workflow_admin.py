@@ -1,11 +1,14 @@
-"""Admins add their own statuses and narrow the allowed moves (issue 4, point 2)."""
+"""Admins add, change and remove their own statuses and narrow the allowed moves (issue 4,
+point 2)."""
 
 import html
+import re
 
 import pytest
 
 from portal.extensions import db
-from portal.models import AuditEntry, Idea, Role
+from portal.models import AuditEntry, BlockedTransition, CustomStatus, Idea, Role, User
+from portal.operations.votes import cast_vote
 
 
 def add_status(client, **fields):
@@ -13,17 +16,51 @@ def add_status(client, **fields):
     return client.post("/admin/statuses", data=data)
 
 
+def edit_status(client, slug="beta", **fields):
+    data = {"label": "In beta", "colour": "#0a7ea4", "phase": "active", **fields}
+    return client.post(f"/admin/statuses/{slug}", data=data)
+
+
 def status_of(app, number) -> str:
     with app.app_context():
         return db.session.scalar(db.select(Idea.status).filter_by(number=number))
 
 
+def move(client, make, auth, number, *statuses):
+    """Sign in as a product owner and move the idea through statuses, one after another."""
+    auth.logout()
+    auth.login(make.user(Role.OWNER))
+    for status in statuses:
+        assert client.post(f"/ideas/{number}/status", data={"status": status}).status_code == 303
+    auth.logout()
+
+
+def idea_row(number) -> Idea:
+    return db.session.scalar(db.select(Idea).filter_by(number=number))
+
+
+def audited(app, action) -> AuditEntry | None:
+    with app.app_context():
+        return db.session.scalar(db.select(AuditEntry).filter_by(action=action))
+
+
+def workflow_text(client) -> str:
+    return html.unescape(client.get("/admin/workflow").text)
+
+
 @pytest.mark.parametrize("role", [Role.CUSTOMER, Role.MODERATOR, Role.OWNER])
-def test_only_admins_shape_the_workflow(client, make, auth, role):
+def test_only_admins_shape_the_workflow(client, make, auth, app, role):
+    auth.login(make.user(Role.ADMIN))
+    add_status(client)
+    auth.logout()
     auth.login(make.user(role))
     assert client.get("/admin/workflow").status_code == 403
-    assert add_status(client).status_code == 403
+    assert add_status(client, slug="gamma").status_code == 403
+    assert edit_status(client, label="Hijacked").status_code == 403
+    assert client.post("/admin/statuses/beta/delete").status_code == 403
     assert client.post("/admin/transitions", data={}).status_code == 403
+    with app.app_context():
+        assert db.session.scalar(db.select(CustomStatus.label)) == "In beta"
 
 
 def test_a_visitor_is_sent_to_sign_in(client):
@@ -92,3 +129,155 @@ def test_a_status_label_loses_control_characters(client, make, auth):
     assert add_status(client, label="In\x00 be\x1bta\u200b").status_code == 303
     page = client.get("/admin/workflow").text
     assert "In beta\u200b" in page and "\x1b" not in page
+
+
+# -- changing and removing an admin's own status -----------------------------------------
+
+
+def test_a_changed_label_shows_everywhere_and_a_new_phase_closes_voting(client, make, auth, app):
+    number = make.idea(make.board(), make.user(), "Dark mode for the editor")
+    auth.login(make.user(Role.ADMIN))
+    add_status(client)
+    move(client, make, auth, number, "beta")
+    visitor = app.test_client()
+    assert "In beta" in visitor.get("/b/features").text  # kept by the page cache
+    auth.login(make.user(Role.ADMIN))
+    page = client.get("/admin/workflow").text
+    assert "A new phase applies at once to every idea in this status" in page
+
+    answer = edit_status(client, label="Released", colour="#1a7f37", phase="done")
+    assert answer.status_code == 303
+    assert "Saved the status Released." in workflow_text(client)
+    board = visitor.get("/b/features").text
+    assert 'data-status="beta" style="background-color: #1a7f37">Released' in board
+    assert "In beta" not in board
+    idea_page = visitor.get(f"/ideas/{number}").text
+    assert ">Released</span>" in idea_page and "Voting closed" in idea_page
+    roadmap = visitor.get("/roadmap").text
+    assert "Dark mode for the editor" in roadmap[roadmap.index("Completed") :]
+    assert status_of(app, number) == "beta"  # the slug stays
+    entry = audited(app, "workflow.edit_status")
+    assert entry.before["label"] == "In beta" and entry.after["label"] == "Released"
+    assert (entry.before["phase"], entry.after["phase"]) == ("active", "done")
+
+
+def test_a_phase_change_gives_budget_votes_back_and_takes_them_again(client, make, auth, app):
+    board = make.board(votes_per_user=1)
+    beta_idea = make.idea(board, make.user(), "Dark mode")
+    other_idea = make.idea(board, make.user(), "Calendar sync")
+    voter = make.user()
+    auth.login(make.user(Role.ADMIN))
+    add_status(client)
+    move(client, make, auth, beta_idea, "beta")
+    with app.app_context():
+        cast_vote(db.session.get(User, voter.id), idea_row(beta_idea))
+        db.session.commit()
+    auth.login(make.user(Role.ADMIN))
+    assert edit_status(client, phase="done").status_code == 303
+    auth.logout()
+    auth.login(voter)
+    assert "1 of 1 vote left" in re.sub(r"</?strong>", "", client.get("/b/features").text)
+    client.post(f"/ideas/{other_idea}/vote")  # spends the vote that came back
+    auth.logout()
+    auth.login(make.user(Role.ADMIN))
+    assert edit_status(client, phase="active").status_code == 303
+    with app.app_context():
+        assert idea_row(beta_idea).vote_count == 0  # the budget was spent on the other idea
+        assert idea_row(other_idea).vote_count == 1
+    assert audited(app, "workflow.edit_status")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"label": "A label far longer than forty characters, really"}, "Give it a label"),
+        ({"colour": "green"}, "Pick a colour"),
+        ({"phase": "shipped"}, "Choose the phase"),
+    ],
+)
+def test_a_refused_edit_keeps_what_was_typed(client, make, auth, app, fields, message):
+    auth.login(make.user(Role.ADMIN))
+    add_status(client)
+    typed = {"label": "Public beta", "colour": "#123456", "phase": "done", **fields}
+    response = edit_status(client, **typed)
+    assert response.status_code == 422
+    page = html.unescape(response.text)
+    assert message in page
+    assert '<details class="status-edit" open>' in page
+    assert f'id="edit-beta-label" name="label" type="text" value="{typed["label"]}"' in page
+    assert 'id="status-label" name="label" type="text" value=""' in page  # the add form is empty
+    with app.app_context():
+        assert db.session.scalar(db.select(CustomStatus.label)) == "In beta"
+    assert audited(app, "workflow.edit_status") is None
+
+
+def test_built_in_statuses_are_neither_changed_nor_removed(client, make, auth):
+    auth.login(make.user(Role.ADMIN))
+    add_status(client)
+    page = client.get("/admin/workflow").text
+    assert "/admin/statuses/beta/delete" in page
+    assert "/admin/statuses/open" not in page and "/admin/statuses/planned" not in page
+    assert edit_status(client, slug="open", label="Fresh").status_code == 404
+    assert client.post("/admin/statuses/completed/delete").status_code == 404
+    assert ">Open</span>" in client.get("/admin/workflow").text
+
+
+def test_a_status_ideas_still_have_is_not_removed(client, make, auth, app):
+    board = make.board()
+    numbers = [make.idea(board, make.user(), f"Idea {n}") for n in range(3)]
+    auth.login(make.user(Role.ADMIN))
+    add_status(client)
+    move(client, make, auth, numbers[0], "beta")
+    move(client, make, auth, numbers[1], "beta")
+    auth.login(make.user(Role.ADMIN))
+    assert "2 ideas have this status: move them to another status first." in workflow_text(client)
+    answer = client.post("/admin/statuses/beta/delete")
+    assert answer.status_code == 303
+    refusal = "2 ideas have the status In beta: move them to another status first."
+    assert refusal in workflow_text(client)
+    with app.app_context():
+        assert db.session.scalar(db.select(CustomStatus.slug)) == "beta"
+    assert audited(app, "workflow.remove_status") is None
+
+
+def test_an_unused_status_goes_with_its_turned_off_moves(client, make, auth, app):
+    auth.login(make.user(Role.ADMIN))
+    add_status(client)
+    add_status(client, slug="alpha", label="In alpha")
+    with app.app_context():
+        db.session.add_all([BlockedTransition(source="open", target="beta"),
+                            BlockedTransition(source="beta", target="alpha"),
+                            BlockedTransition(source="open", target="completed")])  # fmt: skip
+        db.session.commit()
+    answer = client.post("/admin/statuses/beta/delete")
+    assert answer.status_code == 303
+    page = workflow_text(client)
+    assert "Removed the status In beta." in page
+    assert 'data-status="beta"' not in page and "In alpha" in page
+    with app.app_context():
+        blocked = db.session.execute(db.select(BlockedTransition.source, BlockedTransition.target))
+        assert set(blocked) == {("open", "completed")}
+    entry = audited(app, "workflow.remove_status")
+    assert entry.before["slug"] == "beta" and entry.after is None
+    assert entry.before["blocked"] == [["beta", "alpha"], ["open", "beta"]]
+    # The slug is free again, and a new status takes its place after the others.
+    assert add_status(client, label="Beta again").status_code == 303
+    with app.app_context():
+        order = db.session.scalars(db.select(CustomStatus.slug).order_by(CustomStatus.position))
+        assert list(order) == ["alpha", "beta"]
+
+
+def test_past_changes_to_a_removed_status_still_read(client, make, auth, app):
+    number = make.idea(make.board(), make.user(), "Dark mode for the editor")
+    auth.login(make.user(Role.ADMIN))
+    add_status(client)
+    move(client, make, auth, number, "beta", "planned")
+    auth.login(make.user(Role.ADMIN))
+    assert client.post("/admin/statuses/beta/delete").status_code == 303
+    auth.logout()
+    page = client.get(f"/ideas/{number}")
+    assert page.status_code == 200
+    assert 'data-status="beta" style="background-color: #6e7781">beta</span>' in page.text
+    assert 'data-status="planned"' in page.text
+    feed = client.get(f"/ideas/{number}/feed.atom")
+    assert feed.status_code == 200 and "Now beta" in feed.text

@@ -30,6 +30,7 @@ from portal.models import (
     utcnow,
 )
 from portal.operations import OperationError, ValidationError
+from portal.operations.admin import require_admin
 from portal.operations.audit import record_audit
 from portal.operations.votes import lock_voters, recount_votes
 from portal.outbox import queue_email
@@ -270,11 +271,27 @@ def open_session(user: User, remember: bool, user_agent: str, ip_address: str) -
 
 
 def session_has_ended(row: UserSession, now: datetime | None = None) -> bool:
-    """True once the session was idle too long, or is older than any session may be."""
+    """True once the session was idle too long, or is older than any session may be.
+
+    ended_session_clause below is the same rule in SQL: change the two together.
+    """
     config = current_app.config
     now = now or utcnow()
     idle = config["SESSION_REMEMBER_TIMEOUT" if row.remember else "SESSION_IDLE_TIMEOUT"]
     return now - row.last_seen_at > idle or now - row.created_at > config["SESSION_MAX_AGE"]
+
+
+def ended_session_clause(now: datetime):
+    """session_has_ended as a WHERE clause, for removing ended sessions in bulk
+    (portal/housekeeping.py); tests/test_housekeeping.py checks that the two agree."""
+    config = current_app.config
+    remembered = UserSession.remember.is_(True)
+    last_seen = UserSession.last_seen_at
+    return db.or_(
+        db.and_(remembered, last_seen < now - config["SESSION_REMEMBER_TIMEOUT"]),
+        db.and_(~remembered, last_seen < now - config["SESSION_IDLE_TIMEOUT"]),
+        UserSession.created_at < now - config["SESSION_MAX_AGE"],
+    )
 
 
 # Built once: every signed-in request runs it, and building it would cost half as much again.
@@ -331,12 +348,13 @@ def end_session(user: User, session_id: int) -> UserSession:
     return row
 
 
-def end_other_sessions(user: User, keep_token: str | None) -> None:
-    """End every session of user but the one with keep_token (all of them for None)."""
+def end_other_sessions(user: User, keep_token: str | None) -> int:
+    """End every session of user but the one with keep_token (all of them for None);
+    returns how many ended."""
     query = db.delete(UserSession).where(UserSession.user_id == user.id)
     if keep_token is not None:
         query = query.where(UserSession.token_hash != _digest(keep_token))
-    db.session.execute(query)
+    return db.session.execute(query).rowcount
 
 
 def _forget_ended_sessions(user: User) -> None:
@@ -469,6 +487,32 @@ def _new_recovery_codes(user: User) -> list[str]:
 def _recovery_hash(code: str) -> str:
     """Recovery codes match however they are typed: case, spaces and dashes do not count."""
     return _digest("".join(ch for ch in (code or "").lower() if ch.isalnum()))
+
+
+def reset_two_factor(actor: User | None, user: User) -> int:
+    """Turn off two-factor sign-in for someone who lost their app and recovery codes: the
+    secret and codes go, every session of theirs ends, and they are told by mail. actor is
+    an admin other than user, or None for the operator at the command line. Returns how many
+    sessions ended; raises PermissionDenied or OperationError."""
+    if actor is not None:
+        require_admin(actor)
+        if actor.id == user.id:
+            raise OperationError(_("Turn off your own two-factor sign-in on your profile."))
+    if not user.has_two_factor:
+        raise OperationError(_("%(name)s does not use two-factor sign-in.", name=user.display_name))
+    codes = recovery_codes_left(user)
+    user.totp_secret = None
+    db.session.execute(db.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    ended = end_other_sessions(user, keep_token=None)  # a thief holding one is out too
+    after = {"two_factor": False, "sessions_ended": ended}
+    if actor is None:
+        after["by"] = "command line"
+    record_audit(actor, "user.reset_two_factor", user,
+                 {"two_factor": True, "recovery_codes": codes}, after)  # fmt: skip
+    _send_template(user, _l("Two-factor sign-in was turned off on your account"),
+                   "two_factor_reset", link=absolute_url("account.two_factor"),
+                   asked_at_sign_in=must_set_up_two_factor(user))  # fmt: skip
+    return ended
 
 
 # -- deleting an account -----------------------------------------------------------------

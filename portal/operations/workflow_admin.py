@@ -3,43 +3,141 @@
 import re
 
 from portal import workflow
+from portal.database import begin_writing
 from portal.extensions import db
 from portal.i18n import gettext as _
+from portal.i18n import ngettext
 from portal.markup import clean_text
-from portal.models import BlockedTransition, CustomStatus
-from portal.operations import ValidationError
+from portal.models import BlockedTransition, Board, CustomStatus, Idea
+from portal.operations import Conflict, ValidationError
 from portal.operations.admin import require_admin
 from portal.operations.audit import record_audit
+from portal.operations.votes import fit_votes_to_budgets, lock_voters, recount_votes, voter_ids
 
 SLUG = re.compile(r"[a-z][a-z0-9_]{1,39}")
 COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 LABEL_MAX = 40
 
 
-def add_status(actor, slug: str, label: str, colour: str, phase: str) -> CustomStatus:
-    """Add a status; its phase decides voting, budget release and the roadmap lane."""
-    require_admin(actor)
-    slug, label, colour = (slug or "").strip().lower(), clean_text(label or ""), colour or ""
+def _checked_look(label: str, colour: str, phase: str) -> tuple[str, str, dict[str, str]]:
+    """The label cleaned, the colour, and an error for each of label, colour and phase
+    that breaks its rule (the same for a new status and a changed one)."""
+    label, colour = clean_text(label or ""), colour or ""
     errors = {}
-    if not SLUG.fullmatch(slug):
-        errors["slug"] = _("2 to 40 lowercase letters, digits or _, starting with a letter.")
-    elif slug in workflow.STATUSES:
-        errors["slug"] = _("There is already a status called '%(slug)s'.", slug=slug)
     if not label or len(label) > LABEL_MAX:
         errors["label"] = _("Give it a label of at most %(max)s characters.", max=LABEL_MAX)
     if not COLOUR.fullmatch(colour):
         errors["colour"] = _("Pick a colour such as #1f6feb.")
     if phase not in {p.value for p in workflow.Phase}:
         errors["phase"] = _("Choose the phase it belongs to.")
+    return label, colour, errors
+
+
+def _settings(status: CustomStatus) -> dict:
+    return {"slug": status.slug, "label": status.label, "colour": status.colour,
+            "phase": status.phase}  # fmt: skip
+
+
+def add_status(actor, slug: str, label: str, colour: str, phase: str) -> CustomStatus:
+    """Add a status; its phase decides voting, budget release and the roadmap lane."""
+    require_admin(actor)
+    slug = (slug or "").strip().lower()
+    label, colour, errors = _checked_look(label, colour, phase)
+    if not SLUG.fullmatch(slug):
+        errors["slug"] = _("2 to 40 lowercase letters, digits or _, starting with a letter.")
+    elif slug in workflow.STATUSES:
+        errors["slug"] = _("There is already a status called '%(slug)s'.", slug=slug)
     if errors:
         raise ValidationError(errors)
-    position = db.session.scalar(db.select(db.func.count(CustomStatus.id))) or 0
+    # After the highest, not the count: a removed status leaves a gap.
+    last = db.session.scalar(db.select(db.func.max(CustomStatus.position)))
+    position = 0 if last is None else last + 1
     status = CustomStatus(slug=slug, label=label, colour=colour, phase=phase, position=position)
     db.session.add(status)
     db.session.flush()
     record_audit(actor, "workflow.add_status", status, None, {"slug": slug, "phase": phase})
     workflow.forget_configuration()
     return status
+
+
+def edit_status(actor, status: CustomStatus, label: str, colour: str, phase: str) -> None:
+    """Change an admin's own status: its label, colour and phase (the slug stays, as links,
+    the API and past changes use it); raises ValidationError.
+
+    A new phase applies at once to the ideas in the status: voting opens or closes, budget
+    votes come back or are held again, and they move to the phase's roadmap lane.
+    """
+    require_admin(actor)
+    label, colour, errors = _checked_look(label, colour, phase)
+    if errors:
+        raise ValidationError(errors)
+    reopened = _reopened_ideas(status, workflow.Phase(phase))
+    before = _settings(status)
+    status.label, status.colour, status.phase = label, colour, phase
+    db.session.flush()
+    workflow.forget_configuration()
+    after = _settings(status)
+    if taken := _fit_to_budgets(reopened):
+        after["votes_taken_back"] = taken
+    record_audit(actor, "workflow.edit_status", status, before, after)
+
+
+def _reopened_ideas(status: CustomStatus, phase: workflow.Phase) -> list[Idea]:
+    """The ideas on budget boards that take votes again when status moves to phase, with
+    their voters locked (as reopening one idea locks them) so budgets checked stay true."""
+    voting = workflow.VOTING_PHASES
+    if workflow.Phase(status.phase) in voting or phase not in voting:
+        return []
+    begin_writing()  # SQLite: read the ideas under the write lock; nothing is written yet
+    ideas = list(
+        db.session.scalars(
+            db.select(Idea)
+            .join(Board, Board.id == Idea.board_id)
+            .where(Idea.status == status.slug, Board.votes_per_user > 0)
+            .order_by(Idea.id)
+        )
+    )
+    lock_voters(voter_ids(*ideas))
+    return ideas
+
+
+def _fit_to_budgets(ideas: list[Idea]) -> dict[str, dict[str, int]]:
+    """Reopened ideas hold budget votes again: take back what voters spent elsewhere since,
+    as reopening one idea does; returns {idea number: {user id: weight taken back}}."""
+    taken = {}
+    for idea in ideas:
+        if from_idea := fit_votes_to_budgets(idea):
+            recount_votes(idea)
+            taken[str(idea.number)] = {str(user): weight for user, weight in from_idea.items()}
+    return taken
+
+
+def remove_status(actor, status: CustomStatus) -> None:
+    """Remove an admin's own status with the moves to and from it that were turned off;
+    raises Conflict while any idea has it. Past changes that name it keep its slug."""
+    require_admin(actor)
+    begin_writing()  # SQLite: count under the write lock, so no idea moves in meanwhile
+    in_use = db.session.scalar(db.select(db.func.count(Idea.id)).filter_by(status=status.slug))
+    if in_use:
+        raise Conflict(
+            ngettext(
+                "One idea has the status %(label)s: move it to another status first.",
+                "%(num)d ideas have the status %(label)s: move them to another status first.",
+                in_use,
+                label=status.label,
+            )
+        )
+    mentions = db.or_(BlockedTransition.source == status.slug,
+                      BlockedTransition.target == status.slug)  # fmt: skip
+    blocked = db.session.execute(
+        db.select(BlockedTransition.source, BlockedTransition.target).where(mentions)
+    ).all()
+    db.session.execute(db.delete(BlockedTransition).where(mentions))
+    before = {**_settings(status), "blocked": sorted([list(pair) for pair in blocked])}
+    record_audit(actor, "workflow.remove_status", status, before, None)
+    db.session.delete(status)
+    db.session.flush()
+    workflow.forget_configuration()
 
 
 def set_transitions(actor, allowed: set[tuple[str, str]]) -> None:

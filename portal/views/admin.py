@@ -21,8 +21,19 @@ from portal.extensions import db
 from portal.htmx import render
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
-from portal.models import AuditEntry, BlockedTransition, Board, Role, User, Webhook, WebhookDelivery
+from portal.models import (
+    AuditEntry,
+    BlockedTransition,
+    Board,
+    CustomStatus,
+    Idea,
+    Role,
+    User,
+    Webhook,
+    WebhookDelivery,
+)
 from portal.operations import ValidationError
+from portal.operations.accounts import reset_two_factor
 from portal.operations.admin import add_category, save_board, save_site, set_role
 from portal.operations.webhooks import (
     EVENTS,
@@ -36,7 +47,7 @@ from portal.operations.webhooks import (
     set_webhook_active,
     update_webhook,
 )
-from portal.operations.workflow_admin import add_status, set_transitions
+from portal.operations.workflow_admin import add_status, edit_status, remove_status, set_transitions
 from portal.settings import site_settings
 from portal.views.helpers import MAX_ID, carry_out, page_number, paginate
 
@@ -70,21 +81,43 @@ def webhook_health():
     return {"failing_webhooks": failing_webhook_count, "timestamp": timestamp}
 
 
-def workflow_page(errors=None, entered=None, code=200):
+def workflow_page(errors=None, entered=None, code=200, editing=None):
+    """The workflow page; errors and entered belong to the form of the status being edited
+    (its slug in editing), else to the form that adds one."""
     blocked = set(
         db.session.execute(db.select(BlockedTransition.source, BlockedTransition.target)).all()
+    )
+    statuses = list(workflow.STATUSES.values())
+    custom = [status for status in statuses if status.slug not in workflow.BUILTIN_SLUGS]
+    in_use = dict(
+        db.session.execute(
+            db.select(Idea.status, db.func.count(Idea.id))
+            .where(Idea.status.in_([status.slug for status in custom]))
+            .group_by(Idea.status)
+        ).all()
     )
     return render(
         "admin/workflow.html",
         "workflow",
         code,
-        all_statuses=list(workflow.STATUSES.values()),
+        all_statuses=statuses,
+        custom_statuses=custom,
+        in_use=in_use,
         owner_statuses=workflow.owner_statuses(),
         blocked=blocked,
         phases=list(workflow.Phase),
         errors=errors or {},
         entered=entered or {},
+        editing=editing,
     )
+
+
+def get_custom_status(slug: str) -> CustomStatus:
+    """An admin's own status by slug; 404 for a built-in or unknown one."""
+    status = db.session.scalar(db.select(CustomStatus).filter_by(slug=slug))
+    if status is None:
+        abort(404)
+    return status
 
 
 @bp.get("/workflow")
@@ -103,6 +136,28 @@ def new_status():
         return workflow_page(invalid.fields, fields, 422)
     flash(_("Added the status %(label)s.", label=status.label), "success")
     return redirect(url_for("admin.workflow_settings"), code=303)
+
+
+@bp.post("/statuses/<slug>")
+def update_status(slug):
+    status = get_custom_status(slug)
+    fields = {name: request.form.get(name, "") for name in ("label", "colour", "phase")}
+    try:
+        edit_status(current_user, status, **fields)
+        db.session.commit()
+    except ValidationError as invalid:
+        db.session.rollback()
+        return workflow_page(invalid.fields, fields, 422, editing=slug)
+    flash(_("Saved the status %(label)s.", label=status.label), "success")
+    return redirect(url_for("admin.workflow_settings"), code=303)
+
+
+@bp.post("/statuses/<slug>/delete")
+def delete_status(slug):
+    status = get_custom_status(slug)
+    return carry_out(lambda: remove_status(current_user, status),
+                     _("Removed the status %(label)s.", label=status.label),
+                     url_for("admin.workflow_settings"))  # fmt: skip
 
 
 @bp.post("/transitions")
@@ -201,11 +256,17 @@ def users():
                   role_names=ROLE_NAMES)  # fmt: skip
 
 
+def get_person(user_id: int) -> User:
+    """The account with this id, deleted ones apart; 404 otherwise."""
+    user = db.session.get(User, user_id) if user_id <= MAX_ID else None
+    if user is None or user.deleted_at is not None:
+        abort(404)
+    return user
+
+
 @bp.post("/users/<int:user_id>/role")
 def user_role(user_id):
-    user = db.session.get(User, user_id) if user_id < 2**31 else None
-    if user is None:
-        abort(404)
+    user = get_person(user_id)
     try:
         set_role(current_user, user, request.form.get("role"))
         db.session.commit()
@@ -215,6 +276,16 @@ def user_role(user_id):
         db.session.rollback()
         flash(invalid.fields["role"], "error")
     return redirect(url_for("admin.users"), code=303)
+
+
+@bp.post("/users/<int:user_id>/two-factor/reset")
+def reset_user_two_factor(user_id):
+    """For someone who lost their authenticator app and recovery codes."""
+    user = get_person(user_id)
+    return carry_out(lambda: reset_two_factor(current_user, user),
+                     _("Two-factor sign-in of %(name)s is off and their sessions are ended; "
+                       "they were told by mail.", name=user.display_name),
+                     url_for("admin.users", q=user.email))  # fmt: skip
 
 
 @bp.route("/site", methods=["GET", "POST"])

@@ -143,6 +143,7 @@ def register(app) -> None:
         csrf_token=generate_csrf,
         csp_nonce=csp_nonce,
         statuses=workflow.STATUSES,
+        status_of=workflow.get_status,  # also names a status an admin has since removed
         builtin_statuses=workflow.BUILTIN_SLUGS,
         flag_reasons=FLAG_REASONS,
         Role=Role,
