@@ -36,6 +36,16 @@ def _whole_number(env, name: str, default: int) -> int:
     return value
 
 
+RETENTION_MAX = 36_500  # a hundred years: "keep it forever" in practice
+
+
+def _retention_days(env) -> int:
+    days = _whole_number(env, "RETENTION_DAYS", 30)
+    if days > RETENTION_MAX:  # beyond this, "now minus the retention" is before year 1
+        raise ConfigError(f"RETENTION_DAYS can be at most {RETENTION_MAX} (a hundred years)")
+    return days
+
+
 def _switch(env, name: str, default: bool) -> bool:
     """An on/off setting: 1, true, yes or on; 0, false, no or off; default when unset."""
     value = env.get(name, "").strip().lower()
@@ -146,7 +156,7 @@ def load_config(instance_path: str, env: dict | None = None) -> dict:
         "OUTBOX_BACKOFF_SECONDS": int(env.get("OUTBOX_BACKOFF_SECONDS", "15")),
         # Sent outbox rows and the webhook delivery log are kept this long, then the
         # worker's housekeeping removes them (portal/housekeeping.py).
-        "RETENTION_DAYS": _whole_number(env, "RETENTION_DAYS", 30),
+        "RETENTION_DAYS": _retention_days(env),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "1") not in ("0", "false"),

@@ -16,9 +16,11 @@ Nothing else is touched: audit entries are append-only, and ideas, votes, commen
 notifications stay for as long as people can see them.
 
 Each kind goes in batches of BATCH rows, each its own short transaction, so a backlog of
-millions never holds a long transaction or SQLite's write lock. Rows are chosen by their
-state in the statement itself, so workers pruning at once remove each row once (on
-PostgreSQL they skip rows another is deleting instead of waiting for it).
+millions never holds a long transaction or SQLite's write lock; one run removes at most
+MAX_BATCHES batches of each kind, so the worker is back to its mail within seconds, and
+the schedule stays due until a run finds less than that. Rows are chosen by their state
+in the statement itself, so workers pruning at once remove each row once (on PostgreSQL
+they skip rows another is deleting instead of waiting for it).
 """
 
 import logging
@@ -26,26 +28,37 @@ import time
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, delete, func, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import and_, delete, or_, select
 
 from portal.extensions import db
-from portal.models import AccountToken, OutboxMessage, UserSession, WebhookDelivery, utcnow
+from portal.models import (
+    AccountToken,
+    OutboxMessage,
+    UserSession,
+    Webhook,
+    WebhookDelivery,
+    utcnow,
+)
 from portal.operations.accounts import ended_session_clause
-from portal.operations.webhooks import WEBHOOK
+from portal.operations.webhooks import WEBHOOK, last_attempts
 
 log = logging.getLogger(__name__)
 
 BATCH = 1000
+MAX_BATCHES = 20  # per kind and run: about a second of deleting, then the mail again
 PRUNE_EVERY_SECONDS = 3600.0
 
 
 def prune(
-    now: datetime | None = None, batch: int = BATCH, stop_requested=lambda: False
+    now: datetime | None = None,
+    batch: int = BATCH,
+    stop_requested=lambda: False,
+    max_batches: int | None = None,
 ) -> dict[str, int]:
     """Delete what nobody needs any more, batch by batch, committing each; returns how
     many rows of each kind went: {"outbox_messages", "webhook_deliveries", "sessions",
-    "account_tokens"}. Stops between batches once stop_requested()."""
+    "account_tokens"}. Stops between batches once stop_requested(), and after max_batches
+    batches of a kind (None: until done)."""
     now = now or utcnow()
     kept_since = now - timedelta(days=current_app.config["RETENTION_DAYS"])
     prunable = {
@@ -58,7 +71,7 @@ def prune(
         ),
     }
     removed = {
-        kind: _delete_in_batches(model, condition, batch, stop_requested)
+        kind: _delete_in_batches(model, condition, batch, stop_requested, max_batches)
         for kind, (model, condition) in prunable.items()
     }
     if any(removed.values()):
@@ -81,12 +94,10 @@ def _old_settled_deliveries(kept_since: datetime):
         )
         .exists()
     )
-    other = aliased(WebhookDelivery)
-    newest_attempted = (
-        select(func.max(other.id))
-        .where(other.last_attempt_at.is_not(None))
-        .group_by(other.webhook_id)
-    )
+    # What the webhook pages show as each hook's last answer (a handful of hooks): read
+    # once per run; it only moves to newer rows, so a stale list keeps more, never less.
+    hooks = db.session.scalars(select(Webhook)).all()
+    newest_attempted = [delivery.id for delivery in last_attempts(hooks).values()]
     return and_(
         WebhookDelivery.created_at < kept_since,
         settled,
@@ -95,8 +106,9 @@ def _old_settled_deliveries(kept_since: datetime):
     )
 
 
-def _delete_in_batches(model, condition, batch: int, stop_requested) -> int:
-    """DELETE ... WHERE id IN (SELECT id ... LIMIT batch) until a batch comes up short."""
+def _delete_in_batches(model, condition, batch: int, stop_requested, max_batches) -> int:
+    """DELETE ... WHERE id IN (SELECT id ... LIMIT batch) until a batch comes up short, or
+    max_batches batches went."""
     chosen = (
         select(model.id)
         .where(condition)
@@ -107,11 +119,11 @@ def _delete_in_batches(model, condition, batch: int, stop_requested) -> int:
     )
     table = model.__table__
     statement = delete(table).where(table.c.id.in_(chosen))
-    total = 0
-    while not stop_requested():
+    total = batches = 0
+    while not stop_requested() and (max_batches is None or batches < max_batches):
         removed = db.session.execute(statement).rowcount
         db.session.commit()
-        total += removed
+        total, batches = total + removed, batches + 1
         if removed < batch:
             break
     return total
@@ -119,25 +131,31 @@ def _delete_in_batches(model, condition, batch: int, stop_requested) -> int:
 
 class PruneSchedule:
     """The worker's timetable for prune(): due at its first round, then every `every`
-    seconds of `clock` (monotonic, so changing the wall clock does not matter)."""
+    seconds of `clock` (monotonic, so changing the wall clock does not matter); due again
+    at once while a run stopped at its limit (a backlog goes a slice per round)."""
 
     def __init__(self, every: float = PRUNE_EVERY_SECONDS, clock=time.monotonic):
         self.every = every
         self.clock = clock
         self.last_run: float | None = None
+        self.unfinished = False
 
     def is_due(self) -> bool:
-        return self.last_run is None or self.clock() - self.last_run >= self.every
+        if self.unfinished or self.last_run is None:
+            return True
+        return self.clock() - self.last_run >= self.every
 
     def run_if_due(self, stop_requested=lambda: False) -> dict[str, int] | None:
         """Prune when due; returns the counts, or None when it was not due or failed (the
         failure is logged and waits for the next turn, like a success)."""
         if not self.is_due():
             return None
-        self.last_run = self.clock()
+        self.last_run, self.unfinished = self.clock(), False
         try:
-            return prune(stop_requested=stop_requested)
+            removed = prune(batch=BATCH, stop_requested=stop_requested, max_batches=MAX_BATCHES)
         except Exception:  # the worker's deliveries matter more than its tidying
             db.session.rollback()
             log.exception("housekeeping failed; the worker tries again in an hour")
             return None
+        self.unfinished = any(count >= MAX_BATCHES * BATCH for count in removed.values())
+        return removed

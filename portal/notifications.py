@@ -135,11 +135,20 @@ def status_changed(payload: dict) -> None:
 
 def votes_released(change: StatusChange, idea: Idea) -> None:
     """Closing an idea gives its voters their budget votes back: tell them (UserVoice's rule)."""
-    closes = workflow.accepts_votes(change.from_status) and not workflow.accepts_votes(
-        change.to_status
-    )
+    if workflow.accepts_votes(change.from_status) and not workflow.accepts_votes(change.to_status):
+        tell_votes_back(idea)
+
+
+def status_closed(payload: dict) -> None:
+    """An admin moved a status to a phase that takes no votes: its ideas closed at once."""
+    for idea in db.session.scalars(db.select(Idea).where(Idea.id.in_(payload["idea_ids"]))):
+        tell_votes_back(idea)
+
+
+def tell_votes_back(idea: Idea) -> None:
+    """The closed idea's voters have their budget votes back: tell each how many."""
     board = db.session.get(Board, idea.board_id)
-    if not (closes and board.has_budget):
+    if not board.has_budget:
         return
     votes = db.session.execute(
         db.select(Vote.user_id, Vote.weight, User.locale)
@@ -255,6 +264,7 @@ EVENTS = {
     "status_changed": status_changed,
     "comment_posted": comment_posted,
     "idea_merged": idea_merged,
+    "status_closed": status_closed,
 }
 
 

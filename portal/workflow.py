@@ -130,9 +130,10 @@ def allowed_targets(source: str) -> list[str]:
     """Where a product owner may move an idea from `source`, in the statuses' order.
 
     Any status to any other, unless an admin turned the move off; `duplicate` is reached
-    only through a merge and left only by undoing it.
+    only through a merge and left only by undoing it. An idea left in a status an admin
+    removed may move to any.
     """
-    if source == DUPLICATE or source not in STATUSES:
+    if source == DUPLICATE:
         return []
     blocked = _configured()[1]
     return [

@@ -282,6 +282,8 @@ def test_retention_days_is_read_from_the_environment(tmp_path, env, days):
 def test_a_retention_that_is_no_number_stops_the_start(tmp_path):
     with pytest.raises(ConfigError, match="RETENTION_DAYS"):
         load_config(str(tmp_path), {"PORTAL_ENV": "development", "RETENTION_DAYS": "a month"})
+    with pytest.raises(ConfigError, match="at most 36500"):  # "forever" would overflow
+        load_config(str(tmp_path), {"PORTAL_ENV": "development", "RETENTION_DAYS": "1000000"})
 
 
 # -- batches -------------------------------------------------------------------------
@@ -412,6 +414,19 @@ def test_the_worker_prunes_at_its_first_round_then_once_an_hour(app):
         clock.now += 1
         assert schedule.run_if_due()["outbox_messages"] == 1
         assert schedule.run_if_due() is None
+
+
+def test_a_backlog_goes_a_slice_per_round_so_mail_keeps_flowing(app, monkeypatch):
+    monkeypatch.setattr("portal.housekeeping.BATCH", 2)
+    monkeypatch.setattr("portal.housekeeping.MAX_BATCHES", 2)
+    schedule = PruneSchedule(clock=FakeClock())
+    add(app, *(mail(sent_age=OLD) for _ in range(9)))
+    with app.app_context():
+        assert schedule.run_if_due()["outbox_messages"] == 4  # its limit: due again at once
+        assert schedule.run_if_due()["outbox_messages"] == 4
+        assert schedule.run_if_due()["outbox_messages"] == 1  # done: not before an hour
+        assert schedule.run_if_due() is None
+    assert ids(app, OutboxMessage) == set()
 
 
 def test_a_failing_prune_is_logged_and_waits_for_its_next_turn(app, monkeypatch, caplog):

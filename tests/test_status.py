@@ -356,3 +356,22 @@ def test_internal_notes_never_reach_a_customer(client, make, auth, app, mailbox,
     auth.login(voter)  # ... and as a customer who follows the idea
     for path in [*surfaces, "/notifications"]:
         assert secret not in client.get(path).text, path
+
+
+def test_following_answers_htmx_with_the_control_and_a_plain_form_with_a_redirect(
+    client, make, auth, idea
+):
+    auth.login(make.user())
+    answer = client.post(f"/ideas/{idea}/subscription", data={"level": "all"},
+                         headers=htmx_headers())  # fmt: skip
+    assert answer.status_code == 200 and "<html" not in answer.text
+    assert answer.text.lstrip().startswith('<form method="post"')
+    assert 'data-announce="You are following this idea."' in answer.text
+    assert ">Unfollow</button>" in answer.text
+    assert "You are following this idea." not in client.get(f"/ideas/{idea}").text  # no flash
+
+    plain = client.post(f"/ideas/{idea}/subscription", data={"level": ""})
+    assert plain.status_code == 303 and plain.headers["Location"].endswith(f"/ideas/{idea}")
+    page = client.get(f"/ideas/{idea}").text
+    assert "You will no longer get updates on this idea." in page
+    assert ">Follow</button>" in page

@@ -7,8 +7,9 @@ import re
 import pytest
 
 from portal.extensions import db
-from portal.models import AuditEntry, BlockedTransition, CustomStatus, Idea, Role, User
+from portal.models import AuditEntry, BlockedTransition, CustomStatus, Idea, Merge, Role, User
 from portal.operations.votes import cast_vote
+from portal.outbox import drain
 
 
 def add_status(client, **fields):
@@ -177,6 +178,10 @@ def test_a_phase_change_gives_budget_votes_back_and_takes_them_again(client, mak
     auth.logout()
     auth.login(voter)
     assert "1 of 1 vote left" in re.sub(r"</?strong>", "", client.get("/b/features").text)
+    with app.app_context():
+        drain()  # the worker tells the voter, as when an owner closes the idea
+    back = "Your vote is back from “Dark mode”: use it again in Features"
+    assert back in html.unescape(client.get("/notifications").text)
     client.post(f"/ideas/{other_idea}/vote")  # spends the vote that came back
     auth.logout()
     auth.login(make.user(Role.ADMIN))
@@ -184,7 +189,15 @@ def test_a_phase_change_gives_budget_votes_back_and_takes_them_again(client, mak
     with app.app_context():
         assert idea_row(beta_idea).vote_count == 0  # the budget was spent on the other idea
         assert idea_row(other_idea).vote_count == 1
-    assert audited(app, "workflow.edit_status")
+        reopened = db.session.scalars(
+            db.select(AuditEntry).filter_by(action="workflow.edit_status").order_by(AuditEntry.id)
+        ).all()[-1]
+    assert reopened.after["votes_taken_back"] == {str(beta_idea): {str(voter.id): 1}}
+    auth.logout()
+    auth.login(voter)
+    assert "“Dark mode” is open for votes again, but 1 of your votes stays" in html.unescape(
+        client.get("/notifications").text
+    )
 
 
 @pytest.mark.parametrize(
@@ -281,3 +294,56 @@ def test_past_changes_to_a_removed_status_still_read(client, make, auth, app):
     assert 'data-status="planned"' in page.text
     feed = client.get(f"/ideas/{number}/feed.atom")
     assert feed.status_code == 200 and "Now beta" in feed.text
+
+
+def test_an_undone_merge_out_of_a_removed_status_opens_the_idea_again(client, make, auth, app):
+    board = make.board()
+    duplicate, original = (make.idea(board, make.user(), t) for t in ("Dark mode", "Dark theme"))
+    auth.login(make.user(Role.ADMIN))
+    add_status(client)
+    move(client, make, auth, duplicate, "beta")
+    auth.login(make.user(Role.MODERATOR))
+    client.post(f"/ideas/{duplicate}/merge", data={"into": str(original)})
+    auth.logout()
+    auth.login(make.user(Role.ADMIN))
+    assert client.post("/admin/statuses/beta/delete").status_code == 303  # no idea has it now
+    with app.app_context():
+        merge_id = db.session.scalar(db.select(Merge.id))
+    auth.logout()
+    auth.login(make.user(Role.MODERATOR))
+    assert client.post(f"/merges/{merge_id}/undo").status_code == 303
+    assert status_of(app, duplicate) == "open"  # not the status that no longer exists
+    move(client, make, auth, duplicate, "planned")  # and it moves on as any idea does
+    assert status_of(app, duplicate) == "planned"
+
+
+def test_an_idea_left_in_a_removed_status_can_still_be_moved_out(client, make, auth, app):
+    number = make.idea(make.board(), make.user(), "Dark mode")
+    with app.app_context():  # as a removal racing a move into it could have left it
+        idea_row(number).status = "gone"
+        db.session.commit()
+    move(client, make, auth, number, "planned")
+    assert status_of(app, number) == "planned"
+
+
+def test_a_move_into_a_status_removed_meanwhile_is_refused(app, make):
+    from portal.operations import Conflict
+    from portal.operations.workflow_admin import hold_status
+
+    with app.test_request_context("/"):
+        db.session.add(CustomStatus(slug="beta", label="In beta", colour="#0a7ea4",
+                                    phase="active"))  # fmt: skip
+        db.session.commit()
+        hold_status("beta")  # still there: held until this transaction ends
+        db.session.rollback()
+        db.session.execute(db.delete(CustomStatus))
+        db.session.commit()
+        with pytest.raises(Conflict, match="There is no status called 'beta'"):
+            hold_status("beta")  # what this request read of the workflow is stale
+        db.session.rollback()
+
+
+def test_a_slug_no_status_could_have_is_not_found(client, make, auth):
+    auth.login(make.user(Role.ADMIN))
+    assert client.post("/admin/statuses/a%00b/delete").status_code == 404
+    assert edit_status(client, slug="a%00b").status_code == 404

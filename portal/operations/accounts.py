@@ -426,7 +426,8 @@ def check_second_factor(user: User, code: str) -> None:
     step = totp.matching_step(user.totp_secret or "", code or "", after=user.totp_last_step)
     if step is not None and _used_up(
         db.update(User)
-        .where(User.id == user.id, User.totp_last_step < step)
+        # The secret still set: an admin's reset meanwhile makes the code worthless.
+        .where(User.id == user.id, User.totp_secret.is_not(None), User.totp_last_step < step)
         .values(totp_last_step=step)
     ):
         return

@@ -148,10 +148,12 @@ def undo_merge(actor, merge: Merge) -> None:
     )
     for subscription_id, level in record["raised_subscriptions"]:
         db.session.get(Subscription, subscription_id).level = level
-    source.status, source.merged_into_id = record["status"], None
+    # Back to its status before the merge, unless an admin has removed that one since.
+    status = record["status"] if record["status"] in workflow.STATUSES else workflow.OPEN
+    source.status, source.merged_into_id = status, None
     source.updated_at = source.status_changed_at = utcnow()
     merge.undone_at = utcnow()
-    after = {"status": record["status"]}
+    after = {"status": status}
     if taken := fit_votes_to_budgets(source):
         after["votes_taken_back"] = {str(user_id): weight for user_id, weight in taken.items()}
     db.session.flush()

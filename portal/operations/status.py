@@ -10,6 +10,7 @@ from portal.operations import Conflict, PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
 from portal.operations.votes import fit_votes_to_budgets, lock_voters, recount_votes, voter_ids
 from portal.operations.webhooks import queue_status_changed
+from portal.operations.workflow_admin import hold_status
 from portal.search import queue_reindex
 
 RESPONSE_MAX = 10_000
@@ -27,6 +28,7 @@ def change_status(actor, idea, target: str, response: str = "") -> StatusChange:
         workflow.check_transition(idea.status, target)
     except workflow.TransitionError as refused:
         raise Conflict(str(refused), {"status": str(refused)}) from refused
+    hold_status(target)
     response = clean_text(response or "")
     if len(response) > RESPONSE_MAX:
         raise ValidationError(

@@ -9,6 +9,7 @@ from portal.i18n import gettext as _
 from portal.i18n import ngettext
 from portal.markup import clean_text
 from portal.models import BlockedTransition, Board, CustomStatus, Idea
+from portal.notifications import queue_fan_out
 from portal.operations import Conflict, ValidationError
 from portal.operations.admin import require_admin
 from portal.operations.audit import record_audit
@@ -72,6 +73,8 @@ def edit_status(actor, status: CustomStatus, label: str, colour: str, phase: str
     if errors:
         raise ValidationError(errors)
     reopened = _reopened_ideas(status, workflow.Phase(phase))
+    if closed := _closed_ideas(status, workflow.Phase(phase)):
+        queue_fan_out("status_closed", idea_ids=closed)  # their voters hear it, as on closing
     before = _settings(status)
     status.label, status.colour, status.phase = label, colour, phase
     db.session.flush()
@@ -101,6 +104,21 @@ def _reopened_ideas(status: CustomStatus, phase: workflow.Phase) -> list[Idea]:
     return ideas
 
 
+def _closed_ideas(status: CustomStatus, phase: workflow.Phase) -> list[int]:
+    """The ids of the ideas on budget boards whose votes come back when status moves to
+    phase (from one that takes votes to one that does not)."""
+    voting = workflow.VOTING_PHASES
+    if workflow.Phase(status.phase) not in voting or phase in voting:
+        return []
+    return list(
+        db.session.scalars(
+            db.select(Idea.id)
+            .join(Board, Board.id == Idea.board_id)
+            .where(Idea.status == status.slug, Board.votes_per_user > 0)
+        )
+    )
+
+
 def _fit_to_budgets(ideas: list[Idea]) -> dict[str, dict[str, int]]:
     """Reopened ideas hold budget votes again: take back what voters spent elsewhere since,
     as reopening one idea does; returns {idea number: {user id: weight taken back}}."""
@@ -117,6 +135,8 @@ def remove_status(actor, status: CustomStatus) -> None:
     raises Conflict while any idea has it. Past changes that name it keep its slug."""
     require_admin(actor)
     begin_writing()  # SQLite: count under the write lock, so no idea moves in meanwhile
+    # PostgreSQL: a status change into it holds the row (hold_status) until it commits.
+    db.session.execute(db.select(CustomStatus.id).filter_by(id=status.id).with_for_update())
     in_use = db.session.scalar(db.select(db.func.count(Idea.id)).filter_by(status=status.slug))
     if in_use:
         raise Conflict(
@@ -157,3 +177,18 @@ def set_transitions(actor, allowed: set[tuple[str, str]]) -> None:
     record_audit(actor, "workflow.transitions", None, {"blocked": [list(p) for p in before]},
                  {"blocked": [list(p) for p in blocked]})  # fmt: skip
     workflow.forget_configuration()
+
+
+def hold_status(slug: str) -> None:
+    """An idea is about to move into status slug: if it is an admin's own, hold its row
+    until the change commits (SQLite: the write lock), so remove_status cannot take it
+    away meanwhile; raises Conflict when it is already gone."""
+    if slug in workflow.BUILTIN_SLUGS:
+        return
+    begin_writing()
+    held = db.session.scalar(
+        db.select(CustomStatus.id).filter_by(slug=slug).with_for_update(read=True)
+    )
+    if held is None:
+        message = _("There is no status called %(status)s.", status=repr(slug))
+        raise Conflict(message, {"status": message})

@@ -47,7 +47,13 @@ from portal.operations.webhooks import (
     set_webhook_active,
     update_webhook,
 )
-from portal.operations.workflow_admin import add_status, edit_status, remove_status, set_transitions
+from portal.operations.workflow_admin import (
+    SLUG,
+    add_status,
+    edit_status,
+    remove_status,
+    set_transitions,
+)
 from portal.settings import site_settings
 from portal.views.helpers import MAX_ID, carry_out, page_number, paginate
 
@@ -114,6 +120,8 @@ def workflow_page(errors=None, entered=None, code=200, editing=None):
 
 def get_custom_status(slug: str) -> CustomStatus:
     """An admin's own status by slug; 404 for a built-in or unknown one."""
+    if not SLUG.fullmatch(slug):  # not one a status could have (a NUL byte, say)
+        abort(404)
     status = db.session.scalar(db.select(CustomStatus).filter_by(slug=slug))
     if status is None:
         abort(404)
