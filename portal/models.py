@@ -24,6 +24,7 @@ from sqlalchemy import (
     false,
     text,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import workflow
@@ -188,8 +189,8 @@ class Board(db.Model):
         CheckConstraint("max_votes_per_idea BETWEEN 1 AND 3", name="max_votes_per_idea_range"),
     )
 
-    @property
-    def has_budget(self) -> bool:
+    @hybrid_property
+    def has_budget(self) -> bool:  # in Python and in queries (Board.has_budget)
         return self.votes_per_user > 0
 
     def can_view(self, user) -> bool:

@@ -243,7 +243,13 @@ def test_a_status_ideas_still_have_is_not_removed(client, make, auth, app):
     move(client, make, auth, numbers[0], "beta")
     move(client, make, auth, numbers[1], "beta")
     auth.login(make.user(Role.ADMIN))
-    assert "2 ideas have this status: move them to another status first." in workflow_text(client)
+    page = workflow_text(client)
+    assert "2 ideas have this status: move them to another status first." in page
+    # Which ones, so the admin can go and move them.
+    assert (
+        f'<a href="/ideas/{numbers[0]}">#{numbers[0]}</a>, <a href="/ideas/{numbers[1]}">' in page
+    )
+    assert f'href="/ideas/{numbers[2]}"' not in page
     answer = client.post("/admin/statuses/beta/delete")
     assert answer.status_code == 303
     refusal = "2 ideas have the status In beta: move them to another status first."

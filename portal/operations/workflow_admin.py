@@ -96,7 +96,7 @@ def _reopened_ideas(status: CustomStatus, phase: workflow.Phase) -> list[Idea]:
         db.session.scalars(
             db.select(Idea)
             .join(Board, Board.id == Idea.board_id)
-            .where(Idea.status == status.slug, Board.votes_per_user > 0)
+            .where(Idea.status == status.slug, Board.has_budget)
             .order_by(Idea.id)
         )
     )
@@ -114,7 +114,7 @@ def _closed_ideas(status: CustomStatus, phase: workflow.Phase) -> list[int]:
         db.session.scalars(
             db.select(Idea.id)
             .join(Board, Board.id == Idea.board_id)
-            .where(Idea.status == status.slug, Board.votes_per_user > 0)
+            .where(Idea.status == status.slug, Board.has_budget)
         )
     )
 

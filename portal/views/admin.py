@@ -95,13 +95,13 @@ def workflow_page(errors=None, entered=None, code=200, editing=None):
     )
     statuses = list(workflow.STATUSES.values())
     custom = [status for status in statuses if status.slug not in workflow.BUILTIN_SLUGS]
-    in_use = dict(
-        db.session.execute(
-            db.select(Idea.status, db.func.count(Idea.id))
-            .where(Idea.status.in_([status.slug for status in custom]))
-            .group_by(Idea.status)
-        ).all()
-    )
+    in_use = {}  # each custom status's ideas by number: the ones to move before removing it
+    for slug, number in db.session.execute(
+        db.select(Idea.status, Idea.number)
+        .where(Idea.status.in_([status.slug for status in custom]))
+        .order_by(Idea.number)
+    ):
+        in_use.setdefault(slug, []).append(number)
     return render(
         "admin/workflow.html",
         "workflow",
