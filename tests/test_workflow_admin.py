@@ -353,3 +353,19 @@ def test_a_slug_no_status_could_have_is_not_found(client, make, auth):
     auth.login(make.user(Role.ADMIN))
     assert client.post("/admin/statuses/a%00b/delete").status_code == 404
     assert edit_status(client, slug="a%00b").status_code == 404
+
+
+def test_a_move_goes_by_the_phase_the_status_has_now_not_the_one_read_earlier(app):
+    from portal import workflow
+    from portal.operations.workflow_admin import hold_status
+
+    with app.test_request_context("/"):
+        db.session.add(CustomStatus(slug="beta", label="In beta", colour="#0a7ea4",
+                                    phase="done"))  # fmt: skip
+        db.session.commit()
+        assert workflow.accepts_votes("beta") is False  # what this request read
+        db.session.execute(db.update(CustomStatus).values(phase="active"))  # an admin, meanwhile
+        db.session.commit()
+        assert workflow.accepts_votes("beta") is False
+        assert hold_status("beta") is True  # the row held for the move says it takes votes
+        db.session.rollback()

@@ -28,7 +28,7 @@ def change_status(actor, idea, target: str, response: str = "") -> StatusChange:
         workflow.check_transition(idea.status, target)
     except workflow.TransitionError as refused:
         raise Conflict(str(refused), {"status": str(refused)}) from refused
-    hold_status(target)
+    target_takes_votes = hold_status(target)
     response = clean_text(response or "")
     if len(response) > RESPONSE_MAX:
         raise ValidationError(
@@ -40,7 +40,7 @@ def change_status(actor, idea, target: str, response: str = "") -> StatusChange:
             }
         )
     # Votes left budgets when the idea closed; reopened, it holds them again.
-    reopening = idea.board.has_budget and not idea.accepts_votes and workflow.accepts_votes(target)
+    reopening = idea.board.has_budget and not idea.accepts_votes and target_takes_votes
     if reopening:
         lock_voters(voter_ids(idea))
     change = StatusChange(

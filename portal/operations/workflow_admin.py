@@ -72,6 +72,8 @@ def edit_status(actor, status: CustomStatus, label: str, colour: str, phase: str
     label, colour, errors = _checked_look(label, colour, phase)
     if errors:
         raise ValidationError(errors)
+    begin_writing()  # SQLite: the write lock; PostgreSQL: a move into it waits (hold_status)
+    db.session.execute(db.select(CustomStatus.id).filter_by(id=status.id).with_for_update())
     reopened = _reopened_ideas(status, workflow.Phase(phase))
     if closed := _closed_ideas(status, workflow.Phase(phase)):
         queue_fan_out("status_closed", idea_ids=closed)  # their voters hear it, as on closing
@@ -179,16 +181,18 @@ def set_transitions(actor, allowed: set[tuple[str, str]]) -> None:
     workflow.forget_configuration()
 
 
-def hold_status(slug: str) -> None:
+def hold_status(slug: str) -> bool:
     """An idea is about to move into status slug: if it is an admin's own, hold its row
-    until the change commits (SQLite: the write lock), so remove_status cannot take it
-    away meanwhile; raises Conflict when it is already gone."""
+    until the change commits (SQLite: the write lock), so edit_status and remove_status
+    wait for it; raises Conflict when it is already gone. Returns whether the status takes
+    votes, as the held row says (what the request read before may be older)."""
     if slug in workflow.BUILTIN_SLUGS:
-        return
+        return workflow.accepts_votes(slug)
     begin_writing()
-    held = db.session.scalar(
-        db.select(CustomStatus.id).filter_by(slug=slug).with_for_update(read=True)
+    phase = db.session.scalar(
+        db.select(CustomStatus.phase).filter_by(slug=slug).with_for_update(read=True)
     )
-    if held is None:
+    if phase is None:
         message = _("There is no status called %(status)s.", status=repr(slug))
         raise Conflict(message, {"status": message})
+    return workflow.Phase(phase) in workflow.VOTING_PHASES
