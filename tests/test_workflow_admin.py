@@ -333,20 +333,26 @@ def test_an_idea_left_in_a_removed_status_can_still_be_moved_out(client, make, a
 
 
 def test_a_move_into_a_status_removed_meanwhile_is_refused(app, make):
+    from portal import workflow
     from portal.operations import Conflict
+    from portal.operations.status import change_status
     from portal.operations.workflow_admin import hold_status
 
-    with app.test_request_context("/"):
+    number = make.idea(make.board(), make.user(), "Dark mode")
+    owner = make.user(Role.OWNER)
+    with app.test_request_context("/", method="POST"):
         db.session.add(CustomStatus(slug="beta", label="In beta", colour="#0a7ea4",
                                     phase="active"))  # fmt: skip
         db.session.commit()
-        hold_status("beta")  # still there: held until this transaction ends
+        assert "beta" in workflow.STATUSES  # what this request read of the workflow
+        assert hold_status("beta") is True  # still there: held until this transaction ends
         db.session.rollback()
         db.session.execute(db.delete(CustomStatus))
         db.session.commit()
         with pytest.raises(Conflict, match="There is no status called 'beta'"):
-            hold_status("beta")  # what this request read of the workflow is stale
+            change_status(db.session.get(User, owner.id), idea_row(number), "beta")
         db.session.rollback()
+    assert status_of(app, number) == "open"
 
 
 def test_a_slug_no_status_could_have_is_not_found(client, make, auth):

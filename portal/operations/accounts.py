@@ -449,6 +449,10 @@ def disable_two_factor(user: User, proof: str) -> None:
     if user.is_staff and _required_for_staff():
         raise OperationError(_("This site requires two-factor sign-in for its staff."))
     _confirm_identity(user, proof)
+    _forget_second_factor(user)
+
+
+def _forget_second_factor(user: User) -> None:
     user.totp_secret = None
     db.session.execute(db.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
 
@@ -502,8 +506,7 @@ def reset_two_factor(actor: User | None, user: User) -> int:
     if not user.has_two_factor:
         raise OperationError(_("%(name)s does not use two-factor sign-in.", name=user.display_name))
     codes = recovery_codes_left(user)
-    user.totp_secret = None
-    db.session.execute(db.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    _forget_second_factor(user)
     ended = end_other_sessions(user, keep_token=None)  # a thief holding one is out too
     after = {"two_factor": False, "sessions_ended": ended}
     if actor is None:

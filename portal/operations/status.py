@@ -26,9 +26,9 @@ def change_status(actor, idea, target: str, response: str = "") -> StatusChange:
         raise PermissionDenied(_("Only the product team changes an idea's status."))
     try:
         workflow.check_transition(idea.status, target)
+        target_takes_votes = hold_status(target)
     except workflow.TransitionError as refused:
         raise Conflict(str(refused), {"status": str(refused)}) from refused
-    target_takes_votes = hold_status(target)
     response = clean_text(response or "")
     if len(response) > RESPONSE_MAX:
         raise ValidationError(

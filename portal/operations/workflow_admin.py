@@ -74,51 +74,43 @@ def edit_status(actor, status: CustomStatus, label: str, colour: str, phase: str
         raise ValidationError(errors)
     begin_writing()  # SQLite: the write lock; PostgreSQL: a move into it waits (hold_status)
     db.session.execute(db.select(CustomStatus.id).filter_by(id=status.id).with_for_update())
-    reopened = _reopened_ideas(status, workflow.Phase(phase))
-    if closed := _closed_ideas(status, workflow.Phase(phase)):
-        queue_fan_out("status_closed", idea_ids=closed)  # their voters hear it, as on closing
+    voted, votes = (workflow.Phase(p) in workflow.VOTING_PHASES for p in (status.phase, phase))
+    budgeted = _on_budget_boards(status.slug) if voted != votes else []
+    if budgeted and votes:  # reopened: lock their voters, as reopening one idea does
+        lock_voters(voter_ids(*budgeted))
+    elif budgeted:  # closed: their voters hear their votes are back, as on closing one
+        queue_fan_out("status_closed", idea_ids=[idea.id for idea in budgeted])
     before = _settings(status)
     status.label, status.colour, status.phase = label, colour, phase
     db.session.flush()
     workflow.forget_configuration()
     after = _settings(status)
-    if taken := _fit_to_budgets(reopened):
+    if votes and (taken := _fit_to_budgets(budgeted)):
         after["votes_taken_back"] = taken
     record_audit(actor, "workflow.edit_status", status, before, after)
 
 
-def _reopened_ideas(status: CustomStatus, phase: workflow.Phase) -> list[Idea]:
-    """The ideas on budget boards that take votes again when status moves to phase, with
-    their voters locked (as reopening one idea locks them) so budgets checked stay true."""
-    voting = workflow.VOTING_PHASES
-    if workflow.Phase(status.phase) in voting or phase not in voting:
-        return []
-    begin_writing()  # SQLite: read the ideas under the write lock; nothing is written yet
-    ideas = list(
+def _on_budget_boards(slug: str) -> list[Idea]:
+    """The ideas in status slug on boards with a vote budget: those a phase change moves
+    in or out of their voters' budgets."""
+    return list(
         db.session.scalars(
             db.select(Idea)
             .join(Board, Board.id == Idea.board_id)
-            .where(Idea.status == status.slug, Board.has_budget)
+            .where(Idea.status == slug, Board.has_budget)
             .order_by(Idea.id)
         )
     )
-    lock_voters(voter_ids(*ideas))
-    return ideas
 
 
-def _closed_ideas(status: CustomStatus, phase: workflow.Phase) -> list[int]:
-    """The ids of the ideas on budget boards whose votes come back when status moves to
-    phase (from one that takes votes to one that does not)."""
-    voting = workflow.VOTING_PHASES
-    if workflow.Phase(status.phase) not in voting or phase in voting:
-        return []
-    return list(
-        db.session.scalars(
-            db.select(Idea.id)
-            .join(Board, Board.id == Idea.board_id)
-            .where(Idea.status == status.slug, Board.has_budget)
-        )
-    )
+def ideas_with_status(slugs) -> dict[str, list[int]]:
+    """The numbers of the ideas in each of these statuses (hidden and deleted ones too:
+    they keep their status), those an admin must move before removing one."""
+    numbers = {}
+    query = db.select(Idea.status, Idea.number).where(Idea.status.in_(slugs)).order_by(Idea.number)
+    for slug, number in db.session.execute(query):
+        numbers.setdefault(slug, []).append(number)
+    return numbers
 
 
 def _fit_to_budgets(ideas: list[Idea]) -> dict[str, dict[str, int]]:
@@ -139,8 +131,7 @@ def remove_status(actor, status: CustomStatus) -> None:
     begin_writing()  # SQLite: count under the write lock, so no idea moves in meanwhile
     # PostgreSQL: a status change into it holds the row (hold_status) until it commits.
     db.session.execute(db.select(CustomStatus.id).filter_by(id=status.id).with_for_update())
-    in_use = db.session.scalar(db.select(db.func.count(Idea.id)).filter_by(status=status.slug))
-    if in_use:
+    if in_use := len(ideas_with_status([status.slug]).get(status.slug, [])):
         raise Conflict(
             ngettext(
                 "One idea has the status %(label)s: move it to another status first.",
@@ -184,7 +175,7 @@ def set_transitions(actor, allowed: set[tuple[str, str]]) -> None:
 def hold_status(slug: str) -> bool:
     """An idea is about to move into status slug: if it is an admin's own, hold its row
     until the change commits (SQLite: the write lock), so edit_status and remove_status
-    wait for it; raises Conflict when it is already gone. Returns whether the status takes
+    wait for it; raises TransitionError when it is already gone. Returns whether the status takes
     votes, as the held row says (what the request read before may be older)."""
     if slug in workflow.BUILTIN_SLUGS:
         return workflow.accepts_votes(slug)
@@ -193,6 +184,6 @@ def hold_status(slug: str) -> bool:
         db.select(CustomStatus.phase).filter_by(slug=slug).with_for_update(read=True)
     )
     if phase is None:
-        message = _("There is no status called %(status)s.", status=repr(slug))
-        raise Conflict(message, {"status": message})
+        gone = _("There is no status called %(status)s.", status=repr(slug))
+        raise workflow.TransitionError(gone)
     return workflow.Phase(phase) in workflow.VOTING_PHASES

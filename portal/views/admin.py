@@ -26,7 +26,6 @@ from portal.models import (
     BlockedTransition,
     Board,
     CustomStatus,
-    Idea,
     Role,
     User,
     Webhook,
@@ -51,6 +50,7 @@ from portal.operations.workflow_admin import (
     SLUG,
     add_status,
     edit_status,
+    ideas_with_status,
     remove_status,
     set_transitions,
 )
@@ -95,13 +95,7 @@ def workflow_page(errors=None, entered=None, code=200, editing=None):
     )
     statuses = list(workflow.STATUSES.values())
     custom = [status for status in statuses if status.slug not in workflow.BUILTIN_SLUGS]
-    in_use = {}  # each custom status's ideas by number: the ones to move before removing it
-    for slug, number in db.session.execute(
-        db.select(Idea.status, Idea.number)
-        .where(Idea.status.in_([status.slug for status in custom]))
-        .order_by(Idea.number)
-    ):
-        in_use.setdefault(slug, []).append(number)
+    in_use = ideas_with_status([status.slug for status in custom])
     return render(
         "admin/workflow.html",
         "workflow",
