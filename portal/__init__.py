@@ -29,6 +29,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_logging(app)
     register_proxy(app)
     register_extensions(app)
+    register_input(app)  # before the blueprints: their routes use its URL converters
     register_blueprints(app)
     register_request_hooks(app)
     register_errorhandlers(app)
@@ -74,6 +75,13 @@ def register_extensions(app: Flask) -> None:
     i18n.init_app(app)
 
     from portal import auth_loader  # noqa: F401  (registers the user loader)
+
+
+def register_input(app: Flask) -> None:
+    """What every view reads from a request is storable, or refused with a 4xx."""
+    from portal import incoming
+
+    incoming.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -87,7 +87,7 @@ def create_user_command(email, name, role, password):
 def create_token_command(email, name):
     """Make an API token acting as EMAIL; the token is the last line printed."""
     from portal.operations import OperationError
-    from portal.operations.accounts import find_user
+    from portal.operations.accounts import find_user, must_set_up_two_factor
     from portal.operations.tokens import create_token
 
     user = find_user(email.strip().lower())
@@ -98,6 +98,9 @@ def create_token_command(email, name):
     except OperationError as refused:
         raise click.ClickException(refused.explanation) from None
     db.session.commit()
+    if must_set_up_two_factor(user):
+        click.echo(f"{user.email} must set up two-factor sign-in before this token works: "
+                   "this site requires it for its staff.")  # fmt: skip
     click.echo(f"API token for {user.email} ({user.role.label}); it is shown only once:")
     click.echo(token)
 
@@ -107,7 +110,8 @@ def create_token_command(email, name):
 @click.argument("email")
 def reset_two_factor_command(email):
     """Turn off two-factor sign-in of EMAIL, who lost their app and recovery codes (say, the
-    only admin): their sessions end and they are told by mail; recorded in the audit log."""
+    only admin): their sessions end, their API tokens are revoked and they are told by mail;
+    recorded in the audit log."""
     from portal.operations import OperationError
     from portal.operations.accounts import find_user, reset_two_factor
 
@@ -117,15 +121,34 @@ def reset_two_factor_command(email):
     # A request context, for the links in the mail (built on BASE_URL as the worker does).
     with current_app.test_request_context("/", base_url=current_app.config["BASE_URL"]):
         try:
-            ended = reset_two_factor(None, user)
+            ended, revoked = reset_two_factor(None, user)
         except OperationError as refused:
             raise click.ClickException(refused.explanation) from None
         db.session.commit()
     click.echo(
         f"Two-factor sign-in of {user.email} ({user.role.label}) is off; {ended} session(s) "
-        "ended and a mail is queued to them. They sign in with their password alone and "
-        "should set it up again."
+        f"ended, {revoked} API token(s) revoked and a mail is queued to them. They sign in "
+        "with their password alone and should set it up again."
     )
+
+
+@click.command("rotate-two-factor-key")
+@with_appcontext
+def rotate_two_factor_key_command():
+    """Encrypt every two-factor secret again with the first key of TWO_FACTOR_KEYS, after a
+    new key was put first; then the old ones may go (README, "Two-factor keys")."""
+    from portal.totp_keys import UnreadableSecret, rotate_secrets
+
+    try:
+        count = rotate_secrets()
+    except UnreadableSecret:
+        raise click.ClickException(
+            "A two-factor secret cannot be decrypted with TWO_FACTOR_KEYS or the key derived "
+            "from SECRET_KEY; nothing was changed. Keep the key it was encrypted with in "
+            "TWO_FACTOR_KEYS, after the new first key, and run this again."
+        ) from None
+    db.session.commit()
+    click.echo(f"Encrypted {count} two-factor secret(s) again with the first key.")
 
 
 @click.command("worker")
@@ -183,6 +206,7 @@ def register(app) -> None:
         create_user_command,
         create_token_command,
         reset_two_factor_command,
+        rotate_two_factor_key_command,
         worker_command,
         prune_command,
         search_reindex_command,

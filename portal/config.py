@@ -1,9 +1,14 @@
 """Settings read from the environment (SPEC section 8 and 11)."""
 
+import base64
 import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from portal.logs import choose_log_format
 from portal.ratelimits import rate_limits_from
@@ -101,6 +106,25 @@ def _session_settings(env, development: bool) -> dict:
     }
 
 
+def _two_factor_keys(env, secret_key: str) -> list[str]:
+    """The keys two-factor secrets are encrypted with (portal/totp_keys.py): those of
+    TWO_FACTOR_KEYS, comma-separated, the first encrypting; then one derived from
+    SECRET_KEY, which encrypts only when none are given and decrypts always, so a site
+    moves to keys of its own with one rotate-two-factor-key (README, "Two-factor keys")."""
+    given = [key.strip() for key in env.get("TWO_FACTOR_KEYS", "").split(",") if key.strip()]
+    for number, key in enumerate(given, 1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ConfigError(
+                f"TWO_FACTOR_KEYS: key {number} is not a Fernet key (32 bytes in url-safe "
+                "base64); make one with python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'"
+            ) from None
+    derived = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"stimme two-factor secrets")
+    return [*given, base64.urlsafe_b64encode(derived.derive(secret_key.encode())).decode()]
+
+
 def _log_settings(env, portal_env: str) -> dict:
     try:
         log_format = choose_log_format(portal_env, env.get("LOG_FORMAT", ""))
@@ -141,6 +165,7 @@ def load_config(instance_path: str, env: dict | None = None) -> dict:
     return {
         "PORTAL_ENV": portal_env,
         "SECRET_KEY": secret,
+        "TWO_FACTOR_KEYS": _two_factor_keys(env, secret),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # Empty: FTS5 in the database where that is SQLite, else Whoosh (decision 0004).

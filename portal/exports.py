@@ -6,8 +6,8 @@ import io
 from collections.abc import Iterator
 
 from flask import current_app
-from sqlalchemy import func
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy import func, or_
+from sqlalchemy.orm import aliased, contains_eager, joinedload
 
 from portal import workflow
 from portal.api.serialize import idea_json, iso
@@ -29,6 +29,7 @@ from portal.models import (
     Vote,
     utcnow,
 )
+from portal.notifications import visible_notices
 from portal.operations import PermissionDenied
 from portal.operations.audit import record_audit
 
@@ -144,8 +145,9 @@ def csv_chunks(header: list[str], rows) -> Iterator[str]:
 
 
 def personal_data(user: User) -> dict:
-    """Everything user wrote, voted, followed, flagged and was told, and nothing of anyone
-    else's that they could not see anyway: no other person's email, no one else's notes."""
+    """Everything user wrote, voted, followed, flagged and was told about ideas they wrote or
+    may see now (shown), and nothing of anyone else's that they could not see anyway: no
+    other person's email, no one else's notes."""
     return {
         "exported_at": iso(utcnow()),
         "site": current_app.config["BASE_URL"],
@@ -155,11 +157,11 @@ def personal_data(user: User) -> dict:
         "status_changes": my_status_changes(user),
         "votes": [
             {
-                "idea": idea_ref(vote.idea, user),
+                "idea": idea_ref(idea, user),
                 "weight": vote.weight,
                 "created_at": iso(vote.created_at),
             }  # fmt: skip
-            for vote in mine(Vote, user, Vote.idea)
+            for vote, idea in mine(Vote, Vote.user_id, user)
         ],
         "subscriptions": my_subscriptions(user),
         "flags": my_flags(user),
@@ -171,7 +173,11 @@ def personal_data(user: User) -> dict:
                 "created_at": iso(notice.created_at),
                 "read_at": iso(notice.read_at),
             }  # fmt: skip
-            for notice in mine(Notification, user, Notification.idea)
+            for notice in db.session.scalars(
+                visible_notices(user)  # as on the notifications page
+                .options(contains_eager(Notification.idea))
+                .order_by(Notification.created_at, Notification.id)
+            )
         ],
         # Which tokens exist and when they were used; never the tokens or their hashes.
         "api_tokens": [
@@ -203,35 +209,39 @@ def profile_json(user: User) -> dict:
     }
 
 
+def shown(user: User):
+    """SQL, with Idea and Board joined: the ideas whose rows a person's data holds, those
+    they wrote and those they may see now (Idea.visible_clause).
+
+    Their own ideas stay whatever staff did to them or their board: the export is their
+    copy of their own words, which the profile page, a page of the site, no longer lists.
+    Votes, follows, flags and answers on someone else's idea go as the idea goes."""
+    return or_(Idea.author_id == user.id, Idea.visible_clause(user))
+
+
 def idea_ref(idea: Idea, user: User) -> dict:
-    """Which idea a vote, comment or flag was about; its title only while the person may
-    still see the idea (a hidden idea's title is someone else's withdrawn words)."""
-    shown = idea.author_id == user.id or idea.can_view(user)
+    """Which idea a vote, comment or flag was about (one the person wrote or may see)."""
     return {
         "number": idea.number,
-        "title": idea.title if shown else None,
+        "title": idea.title,
         "url": current_app.config["BASE_URL"] + f"/ideas/{idea.number}",
     }
 
 
-def mine(model, user: User, idea_relation) -> list:
-    """The person's rows of model, oldest first, with their ideas loaded alongside."""
-    return db.session.scalars(
-        db.select(model)
-        .options(joinedload(idea_relation).joinedload(Idea.board))
-        .filter_by(user_id=user.id)
+def mine(model, person, user: User) -> list:
+    """(row, idea) of model's rows whose `person` column is user, about ideas shown to
+    them, oldest first."""
+    return db.session.execute(
+        db.select(model, Idea)
+        .join(Idea, Idea.id == model.idea_id)
+        .join(Idea.board)
+        .options(contains_eager(Idea.board))
+        .where(person == user.id, shown(user))
         .order_by(model.created_at, model.id)
     ).all()
 
 
 def my_subscriptions(user: User) -> list[dict]:
-    rows = db.session.execute(
-        db.select(Subscription, Idea)
-        .join(Idea, Idea.id == Subscription.idea_id)
-        .options(joinedload(Idea.board))
-        .where(Subscription.user_id == user.id)
-        .order_by(Subscription.created_at, Subscription.id)
-    ).all()
     return [
         {
             "idea": idea_ref(idea, user),
@@ -239,7 +249,7 @@ def my_subscriptions(user: User) -> list[dict]:
             "muted": sub.muted,
             "created_at": iso(sub.created_at),
         }  # fmt: skip
-        for sub, idea in rows
+        for sub, idea in mine(Subscription, Subscription.user_id, user)
     ]
 
 
@@ -252,7 +262,7 @@ def my_ideas(user: User) -> list[dict]:
             joinedload(Idea.author),
             joinedload(Idea.merged_into),
         )  # fmt: skip
-        .filter_by(author_id=user.id)
+        .filter_by(author_id=user.id)  # every one of them: see shown()
         .order_by(Idea.created_at, Idea.id)
     ).all()
     weights = dict(
@@ -266,13 +276,19 @@ def my_ideas(user: User) -> list[dict]:
 
 
 def my_comments(user: User) -> list[dict]:
-    """The person's own comments, their own internal notes among them (marked so)."""
-    comments = db.session.scalars(
+    """The person's own comments, their own internal notes among them (marked so) while
+    they may read internal notes: a demoted author's notes stay with the team."""
+    query = (
         db.select(Comment)
-        .options(joinedload(Comment.idea).joinedload(Idea.board))
-        .filter_by(author_id=user.id)
+        .join(Comment.idea)
+        .join(Idea.board)
+        .options(contains_eager(Comment.idea).contains_eager(Idea.board))
+        .where(Comment.author_id == user.id, shown(user))
         .order_by(Comment.created_at, Comment.id)
-    ).all()
+    )
+    if not Comment.can_read_notes(user):
+        query = query.where(Comment.is_internal.is_(False))
+    comments = db.session.scalars(query).all()
     return [
         {
             "id": comment.id,
@@ -292,13 +308,6 @@ def my_comments(user: User) -> list[dict]:
 
 def my_status_changes(user: User) -> list[dict]:
     """Status changes the person made, with their public responses (product owners)."""
-    changes = db.session.execute(
-        db.select(StatusChange, Idea)
-        .join(Idea, Idea.id == StatusChange.idea_id)
-        .options(joinedload(Idea.board))
-        .where(StatusChange.author_id == user.id)
-        .order_by(StatusChange.created_at, StatusChange.id)
-    ).all()
     return [
         {
             "idea": idea_ref(idea, user),
@@ -307,7 +316,7 @@ def my_status_changes(user: User) -> list[dict]:
             "response": change.response,
             "created_at": iso(change.created_at),
         }  # fmt: skip
-        for change, idea in changes
+        for change, idea in mine(StatusChange, StatusChange.author_id, user)
     ]
 
 
@@ -319,18 +328,22 @@ def my_flags(user: User) -> list[dict]:
         comment.id: comment
         for comment in db.session.scalars(
             db.select(Comment)
-            .options(joinedload(Comment.idea).joinedload(Idea.board))
-            .where(Comment.id.in_([f.comment_id for f in flags if f.comment_id]))
+            .join(Comment.idea)
+            .join(Idea.board)
+            .options(contains_eager(Comment.idea).contains_eager(Idea.board))
+            .where(Comment.id.in_([f.comment_id for f in flags if f.comment_id]), shown(user))
         )
     }
     ideas = {
         idea.id: idea
         for idea in db.session.scalars(
             db.select(Idea)
-            .options(joinedload(Idea.board))
-            .where(Idea.id.in_([f.idea_id for f in flags if f.idea_id]))
+            .join(Idea.board)
+            .options(contains_eager(Idea.board))
+            .where(Idea.id.in_([f.idea_id for f in flags if f.idea_id]), shown(user))
         )
     }
+    flags = [f for f in flags if f.comment_id in comments or f.idea_id in ideas]
     return [
         {
             "target": "comment" if flag.comment_id else "idea",

@@ -22,7 +22,10 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     false,
+    inspect,
+    or_,
     text,
+    true,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -107,9 +110,10 @@ class User(UserMixin, db.Model):
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     is_trusted: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Two-factor sign-in (RFC 6238): the authenticator's shared secret in base32, and the
-    # last time step a code was accepted for, so that each code works once.
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Two-factor sign-in (RFC 6238): the authenticator's shared secret, encrypted with the
+    # server's key (portal/totp_keys.py), and the last time step a code was accepted for,
+    # so that each code works once.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     email_preference: Mapped[str] = mapped_column(String(10), default="all")
     # "instant", or "weekly": one digest of the week's notices instead of a mail each.
@@ -289,6 +293,24 @@ class Idea(db.Model):
             return False
         return user.is_staff or (self.is_held and user.id == self.author_id)
 
+    @classmethod
+    def visible_clause(cls, user):
+        """The SQL form of can_view, for a query that joins Board on Idea.board_id.
+
+        user is a person or a visitor, or the User entity (or an alias of it) of a query
+        that asks for many readers at once, such as a fan-out to every follower."""
+        mapped = inspect(user, raiseerr=False)
+        if mapped is not None and (mapped.is_mapper or mapped.is_aliased_class):
+            staff, own = user.role_value >= int(Role.MODERATOR), cls.author_id == user.id
+        elif not user.is_authenticated:
+            staff, own = false(), false()
+        elif user.is_staff:
+            return true()
+        else:
+            staff, own = false(), cls.author_id == user.id
+        held_by_own = and_(cls.is_held.is_(True), own)
+        return or_(staff, and_(Board.is_private.is_(False), or_(cls.public_clause(), held_by_own)))
+
     def can_vote(self, user) -> bool:
         return user.is_authenticated and user.can_write and self.accepts_votes and self.is_public
 
@@ -362,13 +384,59 @@ class Comment(db.Model):
     def is_public(self) -> bool:
         return not (self.is_internal or self.is_hidden or self.is_deleted)
 
-    def can_edit(self, user) -> bool:
-        """Authors edit for 15 minutes after posting; moderators always."""
-        if not (user.is_authenticated and user.can_write):
+    @classmethod
+    def public_clause(cls):
+        """The SQL form of is_public: what may leave the site (API, feeds, webhooks, mail)."""
+        return and_(cls.is_internal.is_(False), cls.is_hidden.is_(False), cls.is_deleted.is_(False))
+
+    # Internal notes, one rule for every route (docs/decisions/0009-internal-notes-rule.md):
+    # staff read them, the product team writes, edits and deletes them, and their history
+    # (the audit log's before and after) is for admins, like every audit entry.
+    @staticmethod
+    def can_read_notes(user) -> bool:
+        return user.is_authenticated and user.is_staff
+
+    @staticmethod
+    def can_write_notes(user) -> bool:
+        return user.is_authenticated and user.has_role(Role.OWNER)
+
+    def can_view(self, user) -> bool:
+        """On an idea the user may see: internal notes for staff, hidden comments for
+        moderators, deleted ones for nobody."""
+        if self.is_deleted or not self.idea.can_view(user):
             return False
-        if user.is_staff:
+        if self.is_internal:
+            return self.can_read_notes(user)
+        return not self.is_hidden or (user.is_authenticated and user.is_staff)
+
+    @classmethod
+    def visible_clause(cls, user):
+        """The SQL form of can_view for the comments of an idea the user may see."""
+        clause = cls.is_deleted.is_(False)
+        if not cls.can_read_notes(user):
+            clause = and_(clause, cls.is_internal.is_(False))
+        if not (user.is_authenticated and user.is_staff):
+            clause = and_(clause, cls.is_hidden.is_(False))
+        return clause
+
+    def can_moderate(self, user) -> bool:
+        """Hide, delete, restore or pin: moderators, and for internal notes the product team."""
+        if self.is_internal:
+            return self.can_write_notes(user)
+        return user.is_authenticated and user.is_staff
+
+    def can_edit(self, user) -> bool:
+        """Authors edit for 15 minutes after posting, moderators always; internal notes only
+        the product team (its author's edits are plain edits, others' are staff edits)."""
+        if not (user.is_authenticated and user.can_write and self.can_view(user)):
+            return False
+        if self.can_moderate(user):
             return True
-        return user.id == self.author_id and utcnow() - self.created_at < COMMENT_EDIT_WINDOW
+        return (
+            not self.is_internal
+            and user.id == self.author_id
+            and utcnow() - self.created_at < COMMENT_EDIT_WINDOW
+        )
 
 
 class StatusChange(db.Model):
@@ -411,6 +479,17 @@ class Notification(db.Model):
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     idea: Mapped[Idea | None] = relationship()
+
+    @classmethod
+    def visible_clause(cls, user):
+        """The notices user (as in Idea.visible_clause) may read now, for a query that
+        outer-joins Idea and Board: those about no idea or an idea they may see.
+
+        A moderation notice about the reader's own idea stays: it tells them why staff hid
+        it, which by then only staff see. One about their comment names an idea that must
+        still be theirs to see."""
+        own_idea = and_(cls.kind == "moderation", Idea.author_id == user.id)
+        return or_(cls.idea_id.is_(None), own_idea, Idea.visible_clause(user))
 
 
 class Flag(db.Model):

@@ -82,9 +82,21 @@ def fan_out(payload: dict) -> None:
         EVENTS[payload["event"]](payload)
 
 
-def followers(idea: Idea, actor_id: int, level: str, at):
+def sees(idea_id: int):
+    """SQL: the User of the query may see the idea now (Idea.visible_clause, one lookup per
+    reader inside the query, so 10,000 followers stay one query)."""
+    return (
+        db.select(Idea.id)
+        .join(Board, Board.id == Idea.board_id)
+        .where(Idea.id == idea_id, Idea.visible_clause(User))
+        .exists()
+    )
+
+
+def followers(idea: Idea, actor_id: int, level: str, at, *about: Idea):
     """(subscription, user) of everyone who followed idea at `level` or more when the event
-    happened (`at`: the worker may run later), but the actor."""
+    happened (`at`: the worker may run later), but the actor, and who may see it (and the
+    ideas `about`) now: visibility is checked at delivery, not when they followed."""
     query = (
         db.select(Subscription, User)
         .join(User, User.id == Subscription.user_id)
@@ -94,6 +106,7 @@ def followers(idea: Idea, actor_id: int, level: str, at):
             Subscription.created_at <= at,
             User.id != actor_id,
             User.deleted_at.is_(None),
+            *(sees(seen.id) for seen in (idea, *about)),
         )
         .order_by(User.id)
     )
@@ -148,12 +161,12 @@ def status_closed(payload: dict) -> None:
 def tell_votes_back(idea: Idea) -> None:
     """The closed idea's voters have their budget votes back: tell each how many."""
     board = db.session.get(Board, idea.board_id)
-    if not board.has_budget:
-        return
+    if not board.has_budget or not idea.is_public:
+        return  # not public: its votes came back when it stopped being (idea_withdrawn)
     votes = db.session.execute(
         db.select(Vote.user_id, Vote.weight, User.locale)
         .join(User, User.id == Vote.user_id)
-        .where(Vote.idea_id == idea.id)
+        .where(Vote.idea_id == idea.id, sees(idea.id))
     ).all()
     text = per_language(
         lambda weight: ngettext(
@@ -175,6 +188,36 @@ def tell_votes_back(idea: Idea) -> None:
         )
 
 
+def idea_withdrawn(payload: dict) -> None:
+    """A hidden, deleted or held idea holds no budget votes: tell its voters theirs are
+    back, without its title or a link (they may no longer see it), if they can still see
+    the board."""
+    idea = db.session.get(Idea, payload["idea_id"])
+    if idea is None or idea.is_public:
+        return  # public again: its votes count again
+    board = db.session.get(Board, idea.board_id)
+    if not board.has_budget:
+        return
+    votes = db.session.execute(
+        db.select(Vote.weight, User)
+        .join(User, User.id == Vote.user_id)
+        .where(Vote.idea_id == idea.id, User.deleted_at.is_(None))
+    ).all()
+    text = per_language(
+        lambda weight: ngettext(
+            "Your vote is back in %(board)s: an idea you voted for was removed",
+            "Your %(num)d votes are back in %(board)s: an idea you voted for was removed",
+            weight,
+            board=board.name,
+        )
+    )
+    for weight, user in votes:
+        if board.can_view(user):
+            db.session.add(
+                Notification(user_id=user.id, kind="votes_back", text=text(user, weight))
+            )
+
+
 def votes_not_back(idea: Idea, taken: dict[int, int]) -> None:
     """The idea holds budget votes again (reopened, or its merge undone), but these voters
     spent some of them elsewhere meanwhile, and those stay where they went (decision 0006):
@@ -191,7 +234,9 @@ def votes_not_back(idea: Idea, taken: dict[int, int]) -> None:
             board=board.name,
         )
     )
-    readers = db.session.execute(db.select(User.id, User.locale).where(User.id.in_(taken))).all()
+    readers = db.session.execute(
+        db.select(User.id, User.locale).where(User.id.in_(taken), sees(idea.id))
+    ).all()
     for reader in readers:
         db.session.add(
             Notification(
@@ -252,7 +297,7 @@ def idea_merged(payload: dict) -> None:
     subject = _l("#%(source)s was merged into #%(target)s", source=source.number,
                  target=target.number)  # fmt: skip
     for _subscription, user in followers(source, merge.actor_id, SubscriptionLevel.STATUS,
-                                         merge.created_at):  # fmt: skip
+                                         merge.created_at, target):  # fmt: skip
         db.session.add(Notification(user_id=user.id, idea_id=target.id, kind="status",
                                     text=text(user)))  # fmt: skip
         if wants_mail_now(user, "status"):
@@ -265,6 +310,7 @@ EVENTS = {
     "comment_posted": comment_posted,
     "idea_merged": idea_merged,
     "status_closed": status_closed,
+    "idea_withdrawn": idea_withdrawn,
 }
 
 
@@ -299,7 +345,18 @@ def send_update(user: User, idea: Idea | None, subject, template: str, **context
             "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
+        about={"idea_id": idea.id, "user_id": user.id} if idea else None,
     )
+
+
+def recipient_may_see(payload: dict) -> bool:
+    """Whether the recipient of a queued mail about an idea may still see it: a mail can
+    wait in the outbox (the mail server down) while the idea is hidden or its board closed."""
+    if payload.get("idea_id") is None:
+        return True
+    user = db.session.get(User, payload["user_id"])
+    idea = db.session.get(Idea, payload["idea_id"])
+    return user is not None and idea is not None and idea.can_view(user)
 
 
 def _signer() -> URLSafeSerializer:
@@ -328,12 +385,29 @@ def read_unsubscribe_token(token: str) -> tuple[User, Idea | None] | None:
     return user, idea
 
 
-_notification = Notification.__table__
+def visible_notices(user):
+    """A query of user's notices that they may read now (Notification.visible_clause)."""
+    return (
+        db.select(Notification)
+        .outerjoin(Idea, Idea.id == Notification.idea_id)
+        .outerjoin(Board, Board.id == Idea.board_id)
+        .where(Notification.user_id == user.id, Notification.visible_clause(user))
+    )
+
+
 # Built once, run on the session's connection: every signed-in page asks (bench/README.md).
+# The reader's role comes from the joined User row, so one statement serves everyone.
 UNREAD = (
     db.select(db.func.count())
-    .select_from(_notification)
-    .where(_notification.c.user_id == db.bindparam("user_id"), _notification.c.read_at.is_(None))
+    .select_from(Notification)
+    .join(User, User.id == Notification.user_id)
+    .outerjoin(Idea, Idea.id == Notification.idea_id)
+    .outerjoin(Board, Board.id == Idea.board_id)
+    .where(
+        Notification.user_id == db.bindparam("user_id"),
+        Notification.read_at.is_(None),
+        Notification.visible_clause(User),
+    )
 )
 
 
@@ -367,9 +441,8 @@ def queue_digests() -> int:
             .values(digest_sent_at=now)
         ).rowcount
         notices = db.session.scalars(
-            db.select(Notification)
+            visible_notices(user)  # a line about an idea hidden since is left out
             .where(
-                Notification.user_id == user.id,
                 Notification.created_at > since,
                 Notification.created_at <= now,
                 Notification.kind.in_(DIGEST_KINDS[user.email_preference]),

@@ -11,7 +11,7 @@ from sqlalchemy import or_
 from portal.extensions import db
 from portal.mail import build_message, mailer_from_url
 from portal.models import OutboxMessage, utcnow
-from portal.notifications import FANOUT, fan_out, queue_digests
+from portal.notifications import FANOUT, fan_out, queue_digests, recipient_may_see
 from portal.search import apply_pending, keep_index_healthy, repair_drift
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,13 @@ class GiveUp(Exception):
     """A sender's last word on a message: it was not sent and is never tried again."""
 
 
-def queue_email(to: str, subject: str, text: str, html: str | None = None, headers=None):
-    """Add an email to the outbox in the current transaction."""
-    message = OutboxMessage(
-        kind="email",
-        payload={"to": to, "subject": subject, "text": text, "html": html, "headers": headers},
-    )
+def queue_email(
+    to: str, subject: str, text: str, html: str | None = None, headers=None, about=None
+):
+    """Add an email to the outbox in the current transaction; about ({"idea_id", "user_id"})
+    names the idea a mail is about and its recipient, checked again before sending."""
+    payload = {"to": to, "subject": subject, "text": text, "html": html, "headers": headers}
+    message = OutboxMessage(kind="email", payload=payload | (about or {}))
     db.session.add(message)
     return message
 
@@ -64,6 +65,11 @@ def claim_batch(limit: int = BATCH) -> list[int]:
 
 def _send(message: OutboxMessage) -> None:
     if message.kind == "email":
+        if not recipient_may_see(message.payload):
+            raise GiveUp(
+                f"user {message.payload['user_id']} may no longer see idea "
+                f"{message.payload['idea_id']}: not sent"
+            )
         config = current_app.config
         mailer_from_url(config["MAIL_URL"]).send(
             build_message(config["MAIL_FROM"], message.payload)

@@ -1,11 +1,17 @@
 """Named rate limits (SPEC section 10), configurable per deployment and in tests."""
 
-from flask import current_app
+import hashlib
+
+from flask import current_app, request
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from limits import parse_many
+from werkzeug.exceptions import HTTPException
 
+from portal.auth_loader import second_factor_key
 from portal.extensions import limiter
+from portal.operations import ValidationError
+from portal.operations.accounts import normalise_email
 
 DEFAULT_RATE_LIMITS = {
     "vote": "120 per minute",
@@ -58,3 +64,71 @@ def rate_key() -> str:
     if current_user.is_authenticated:
         return f"user:{current_user.id}"
     return get_remote_address()
+
+
+# -- guesses: passwords, codes, and mails sent to an address --------------------------------
+#
+# Counted per account (and, for forms that name one, per address too), whichever route
+# spends it: guesses spread over routes, over addresses or over accounts run out the same.
+
+
+def address_key() -> str:
+    return f"address:{get_remote_address()}"
+
+
+def named_account_key() -> str:
+    """The account a visitor's form names: its email, normalised as accounts store it.
+
+    Never raises: Flask-Limiter takes an error here for its store failing and stops
+    counting, so a body too large to read (answered 413) counts on the address alone."""
+    try:
+        email = request.form.get("email", "")
+    except HTTPException:
+        return f"unreadable:{get_remote_address()}"  # not address_key(): counted once
+    return _account_key(email)
+
+
+def own_account_key() -> str:
+    """The signed-in person's account, the same count as forms that name their email."""
+    if not current_user.is_authenticated:  # login_required answers; the limit must not fail
+        return address_key()
+    return _account_key(current_user.email)
+
+
+def _account_key(email: str) -> str:
+    try:
+        email = normalise_email(email)
+    except ValidationError:  # still one count per typed text, so no way around it
+        email = " ".join(email.split()).lower()
+    # Hashed: the limiter's store (Redis) need not hold addresses, and keys stay short.
+    return "account:" + hashlib.sha256(email.encode(errors="replace")).hexdigest()[:32]
+
+
+def visitor_form_limit(name: str):
+    """The named limit on a form that names an account by email (sign-in, sign-up, reset):
+    every POST counts per address and per that account."""
+
+    def decorate(view):
+        for key_func in (named_account_key, address_key):
+            view = named_limit(name, key_func=key_func, methods=["POST"])(view)
+        return view
+
+    return decorate
+
+
+def own_account_limit(name: str):
+    """The named limit on a signed-in person's form, counted on their account with the
+    forms that name it: a wrong current password on /me is a sign-in guess too."""
+    return named_limit(name, key_func=own_account_key, methods=["POST"])
+
+
+def wrong_answer(response) -> bool:
+    return response.status_code == 422
+
+
+def second_factor_limit(view):
+    """Wrong codes (or passwords) given as proof of a second factor, counted per account
+    over every route that asks for one: the sign-in's second step, turning two-factor off,
+    new recovery codes, an admin confirming a reset. Answer a wrong one with 422."""
+    return named_limit("two_factor", key_func=second_factor_key, methods=["POST"],
+                       deduct_when=wrong_answer)(view)  # fmt: skip

@@ -348,7 +348,21 @@ def quick_password_hashing():
     """While the world lives, passwords are hashed (and so checked) cheaply."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(accounts, "generate_password_hash", quick_hash)
+        # Sign-ins with an unknown address check a password against this all the same.
+        patch.setattr(accounts, "_DUMMY_HASH", quick_hash("not a real password"))
         yield
+
+
+def sign_in_with(app):
+    """A sign_in for build_world: the person signs in through the real form."""
+
+    def sign_in(person):
+        client = app.test_client(use_cookies=False)
+        response = client.post("/signin", data={"email": person.user.email, "password": PASSWORD})
+        assert response.status_code == 303, response.text
+        person.keep(response)
+
+    return sign_in
 
 
 def build_world(app, sign_in, bookkeeping=()) -> World:
@@ -442,6 +456,9 @@ def _objects(values: dict, users: dict, newcomer: User) -> dict:
     # On {original}: an official answer would close {idea} to its author's edits.
     team = add_comment(people["owner"], idea("original"), "We are looking at it.", official=True)
     found["team_comment"] = team.id
+    note = add_comment(people["owner"], idea("original"), "Staff only: a big customer.",
+                       internal=True)  # fmt: skip
+    found["internal_note"] = note.id
     for person in people.values():
         cast_vote(person, idea("voted"))
         db.session.add(Notification(user_id=person.id, idea_id=found["idea_id"], kind="status",

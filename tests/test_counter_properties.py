@@ -1,6 +1,6 @@
-"""Random sequences of votes, retractions, weight changes, status changes, merges and undos
-keep every counter equal to the sum of its votes, leave no budget overspent, and put merged
-votes where the rules say (issue 8, point 7).
+"""Random sequences of votes, retractions, weight changes, status changes, merges, undos,
+hides and restores keep every counter equal to the sum of its votes, leave no budget
+overspent, and put merged votes where the rules say (issue 8, point 7; issue 18, point 5).
 
 A small model of the rules (SPEC sections 2 and 3, docs/decisions/0006) runs beside the real
 operations on the real database. Hypothesis drives both with the same steps; after every
@@ -30,6 +30,7 @@ from portal.models import AuditEntry, Board, Idea, Merge, Role, User, Vote, utcn
 from portal.operations import Conflict, OperationError
 from portal.operations.ideas import submit_idea
 from portal.operations.merges import merge_ideas, undo_merge
+from portal.operations.moderation import moderate
 from portal.operations.status import change_status
 from portal.operations.votes import budget_used, cast_vote, retract_vote
 
@@ -62,6 +63,7 @@ class Model:
     def __init__(self):
         self.votes: dict[tuple[int, int], list[int]] = {}
         self.status = ["open"] * len(IDEAS)
+        self.public = [True] * len(IDEAS)  # hidden ideas hold no budget votes
         self.merged_into: list[int | None] = [None] * len(IDEAS)
         self.merges: list[MergeRecord] = []
         self.rows = count(1)
@@ -70,12 +72,12 @@ class Model:
         return sum(
             weight
             for (v, i), (weight, _row) in self.votes.items()
-            if v == voter and IDEAS[i] == board and holds_votes(self.status[i])
+            if v == voter and IDEAS[i] == board and holds_votes(self.status[i]) and self.public[i]
         )
 
     def room(self, voter: int, idea: int) -> int | None:
         budget = BOARDS[IDEAS[idea]][0]
-        if not budget or not holds_votes(self.status[idea]):
+        if not budget or not holds_votes(self.status[idea]) or not self.public[idea]:
             return None
         return budget - self.used(voter, IDEAS[idea])
 
@@ -83,7 +85,8 @@ class Model:
         return sorted(v for (v, i) in self.votes if i == idea)
 
     def vote(self, voter: int, idea: int, weight: int) -> bool:
-        if not 1 <= weight <= BOARDS[IDEAS[idea]][1] or not holds_votes(self.status[idea]):
+        open_here = holds_votes(self.status[idea]) and self.public[idea]
+        if not 1 <= weight <= BOARDS[IDEAS[idea]][1] or not open_here:
             return False
         old = self.votes.get((voter, idea), [0, None])
         room = self.room(voter, idea)
@@ -111,9 +114,10 @@ class Model:
         return True
 
     def fit(self, idea: int) -> None:
-        """Reopened: take back what each voter has since spent elsewhere on the board."""
+        """Reopened or restored: take back what each voter has since spent elsewhere on the
+        board."""
         budget = BOARDS[IDEAS[idea]][0]
-        if not budget or not holds_votes(self.status[idea]):
+        if not budget or not holds_votes(self.status[idea]) or not self.public[idea]:
             return
         for voter in self.voters(idea):
             over = self.used(voter, IDEAS[idea]) - budget
@@ -127,6 +131,8 @@ class Model:
 
     def merge(self, source: int, target: int) -> bool:
         if source == target or "duplicate" in (self.status[source], self.status[target]):
+            return False
+        if not self.public[target]:  # a merge goes into a public original only
             return False
         record = MergeRecord(source, target, self.status[source])
         self.status[source], self.merged_into[source] = "duplicate", target
@@ -170,6 +176,16 @@ class Model:
         self.status[source], self.merged_into[source] = record.status, None
         record.undone = True
         self.fit(source)
+        return True
+
+    def hide(self, idea: int) -> bool:
+        self.public[idea] = False
+        return True
+
+    def restore(self, idea: int) -> bool:
+        was_public, self.public[idea] = self.public[idea], True
+        if not was_public:
+            self.fit(idea)
         return True
 
 
@@ -279,6 +295,18 @@ class Counters(RuleBasedStateMachine):
                 self.person("moderator"), db.session.get(Merge, self.merge_ids[index])
             ),
         )
+
+    @rule(idea=st.integers(0, len(IDEAS) - 1))
+    def hide(self, idea):
+        expected = self.model.hide(idea)
+        moderator = self.person("moderator")
+        self.apply(expected, lambda: moderate(moderator, "idea", self.idea(idea), "hide", "Spam."))
+
+    @rule(idea=st.integers(0, len(IDEAS) - 1))
+    def restore(self, idea):
+        expected = self.model.restore(idea)
+        moderator = self.person("moderator")
+        self.apply(expected, lambda: moderate(moderator, "idea", self.idea(idea), "restore"))
 
     @invariant()
     def the_database_agrees_with_the_model(self):

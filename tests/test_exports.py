@@ -154,7 +154,8 @@ def test_one_boards_ideas(client, make, auth, site):
     )
     assert [row["title"] for row in read_csv(response.data)] == ["Deleted idea", "Offline mode"]
     assert client.get("/admin/export/ideas.csv?board=nowhere").status_code == 404
-    assert client.get("/admin/export/ideas.csv?board=%00").status_code == 404
+    # A NUL byte is stripped on the way in (portal/incoming.py): "nowhere" again.
+    assert client.get("/admin/export/ideas.csv?board=no%00where").status_code == 404
 
 
 def test_an_empty_site_exports_just_the_header(client, make, auth):
@@ -296,16 +297,15 @@ def test_my_data_holds_exactly_my_own_content_and_votes(client, auth, app, peopl
     ]
     assert data["ideas"][0]["status"] == "planned" and data["ideas"][0]["vote_count"] == 1
     assert [c["body"] for c in data["comments"]] == ["My comment on Otto's idea."]
+    # Otto's idea hidden since is no longer Mia's to see: her vote and follow go with it.
     assert [(v["idea"]["number"], v["idea"]["title"], v["weight"]) for v in data["votes"]] == [
         (people["theirs"], "Otto's idea", 1),
-        (people["withdrawn"], None, 1),  # hidden since: its title is no longer Mia's to see
     ]
     assert {s["idea"]["number"] for s in data["subscriptions"]} == {
         people["mine"],
         people["held"],
         people["hidden"],
         people["theirs"],
-        people["withdrawn"],
     }
     assert [(f["target"], f["reason"], f["idea"]["number"]) for f in data["flags"]] == [
         ("comment", "spam", people["mine"])

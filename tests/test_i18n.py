@@ -432,7 +432,8 @@ def admin_resets_two_factor(pseudo_app, make, person) -> list[str]:
         known.append(site_settings()["site_name"])
     before = browser.get("/admin/users").text
     assert f"/admin/users/{person.id}/two-factor/reset" in before
-    after = browser.post(f"/admin/users/{person.id}/two-factor/reset", follow_redirects=True)
+    after = browser.post(f"/admin/users/{person.id}/two-factor/reset",
+                         data={"proof": PASSWORD}, follow_redirects=True)  # fmt: skip
     return unwrapped_texts(before, known) + unwrapped_texts(after.text, known)
 
 

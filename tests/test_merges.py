@@ -71,7 +71,7 @@ def test_merge_moves_votes_and_followers_and_undo_puts_them_back(client, make, a
     assert votes(app, b) == {v["only_a"]: 2, v["both_light"]: 3, v["both_heavy"]: 3, v["b"]: 2}
     assert counts_match(app, a, b)
     assert followers(app, b) >= {v["only_a"], v["both_light"], v["both_heavy"], v["b"]}
-    assert client.get(f"/ideas/{a}").status_code == 301  # the duplicate redirects
+    assert client.get(f"/ideas/{a}").status_code == 302  # the duplicate redirects, not for good
     with app.app_context():
         assert db.session.scalar(db.select(Idea.status).filter_by(number=a)) == "duplicate"
 
@@ -124,3 +124,15 @@ def test_customers_and_visitors_cannot_merge(client, make, auth, app):
     assert client.post(f"/ideas/{a}/merge", data={"into": str(b)}).status_code == 403
     with app.app_context():
         assert db.session.scalar(db.select(Idea.status).filter_by(number=a)) == "open"
+
+
+def test_a_public_idea_is_not_merged_into_one_on_a_private_board(client, make, auth, app):
+    """Its voters and followers would move to an idea they may not see."""
+    duplicate = make.idea(make.board(), make.user(), "Public duplicate")
+    original = make.idea(make.board("staff-only", is_private=True), make.user(), "Staff idea")
+    auth.login(make.user(Role.MODERATOR))
+    answer = client.post(f"/ideas/{duplicate}/merge", data={"into": str(original)},
+                         follow_redirects=True)  # fmt: skip
+    assert "is on a private board: a public idea cannot be merged into it" in answer.text
+    with app.app_context():
+        assert db.session.scalar(db.select(Idea.status).filter_by(number=duplicate)) == "open"

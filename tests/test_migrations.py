@@ -2,14 +2,17 @@
 
 import os
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from portal import create_app
+from conftest import PASSWORD, PASSWORD_HASH
+from portal import create_app, totp
 from portal.extensions import db
 from portal.search.schema import include_object
 
@@ -120,3 +123,41 @@ def test_downgrade_to_base_and_upgrade_again(migrated_app):
     assert migrated_app.test_client().get("/readyz").status_code == 503
     flask_db(migrated_app, "upgrade")
     assert schema_differences(migrated_app) == []
+
+
+def test_two_factor_secrets_are_encrypted_on_upgrade_and_codes_keep_working(migrated_app):
+    """A secret stored in plain text before secrets were encrypted at rest is encrypted by
+    the upgrade (its owner signs in with their app as before) and decrypted by the downgrade."""
+    flask_db(migrated_app, "upgrade", "3e6d9b2f8a14")
+    secret = totp.new_secret()
+    people = sa.table("user", *(sa.column(name) for name in [*PLAIN_USER, "totp_secret"]))
+    with migrated_app.app_context():
+        db.session.execute(people.insert().values(**PLAIN_USER, totp_secret=secret))
+        db.session.commit()
+
+    flask_db(migrated_app, "upgrade")
+    stored = stored_secrets(migrated_app)
+    assert len(stored) == 1 and secret not in stored[0]
+    migrated_app.config["WTF_CSRF_ENABLED"] = False  # this test's own app
+    client = migrated_app.test_client()
+    signin = {"email": PLAIN_USER["email"], "password": PASSWORD}
+    assert client.post("/signin", data=signin).headers["Location"] == "/signin/code"
+    code = totp.code_at(secret, totp.current_step())
+    assert client.post("/signin/code", data={"code": code}).status_code == 303
+    assert client.get("/me").status_code == 200
+
+    flask_db(migrated_app, "downgrade", "3e6d9b2f8a14")
+    assert stored_secrets(migrated_app) == [secret]
+
+
+PLAIN_USER = {
+    "email": "ada@example.com", "name": "Ada", "password_hash": PASSWORD_HASH, "role": 1,
+    "is_blocked": False, "is_trusted": True, "totp_last_step": 0, "email_preference": "all",
+    "email_frequency": "instant", "locale": "", "created_at": datetime(2026, 11, 1, tzinfo=UTC),
+    "email_verified_at": datetime(2026, 11, 1, tzinfo=UTC),
+}  # fmt: skip
+
+
+def stored_secrets(app) -> list[str]:
+    with app.app_context():
+        return db.session.scalars(sa.text('SELECT totp_secret FROM "user"')).all()

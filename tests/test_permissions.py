@@ -9,7 +9,7 @@ row records on purpose.
 
 import pytest
 
-from conftest import PASSWORD, empty_tables
+from conftest import empty_tables
 from matrix import (
     ROLES,
     app_routes,
@@ -17,6 +17,7 @@ from matrix import (
     is_sign_in_redirect,
     load_matrix,
     quick_password_hashing,
+    sign_in_with,
 )
 from portal.extensions import limiter
 
@@ -29,16 +30,6 @@ def _clean_state():
     """Replaces conftest's per-test emptying: the world is built once for the module and
     put back after each request that changed it."""
     limiter.reset()
-
-
-def sign_in_with(app):
-    def sign_in(person):
-        client = app.test_client(use_cookies=False)
-        response = client.post("/signin", data={"email": person.user.email, "password": PASSWORD})
-        assert response.status_code == 303, response.text
-        person.keep(response)
-
-    return sign_in
 
 
 @pytest.fixture(scope="module")

@@ -303,6 +303,8 @@ def test_loading_the_signed_in_user_is_one_select(app, make):
     with statements(app) as seen:
         assert client.get("/me/password").status_code == 200
     touching = [sql for sql in seen if "user_session" in sql or re.search(r'\buser\b"?\s', sql)]
+    # The bell's count joins the user for their role (what they may see), loading nothing.
+    touching = [sql for sql in touching if "FROM notification" not in sql]
     assert len(touching) == 1, seen
     assert touching[0].startswith("SELECT") and "JOIN" in touching[0]
 

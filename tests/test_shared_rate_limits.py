@@ -74,8 +74,8 @@ class Visitor:
     def _headers(self, **extra) -> dict:
         return {"X-Forwarded-For": self.address, **extra}
 
-    def sign_in(self, server) -> tuple[int, dict]:
-        form = {"csrf_token": self.token, "email": "nobody@example.com", "password": "wrong"}
+    def sign_in(self, server, email="nobody@example.com") -> tuple[int, dict]:
+        form = {"csrf_token": self.token, "email": email, "password": "wrong"}
         headers = self._headers(
             Cookie=self.cookie, **{"Content-Type": "application/x-www-form-urlencoded"}
         )
@@ -96,9 +96,11 @@ def test_two_servers_share_one_limit_through_redis(two_servers, shared_redis):
         status, headers = visitor.sign_in(server)
         assert status == 429
         assert 0 < int(headers["retry-after"]) <= 60
-    # Another address is counted on its own, on both servers.
+    # Another address is counted on its own, on both servers; the account tried is not.
     neighbour = Visitor("198.51.100.8", b)
-    assert [neighbour.sign_in(server)[0] for server in (a, b)] in ([200, 200], [422, 422])
+    other = "somebody.else@example.com"
+    assert [neighbour.sign_in(server, other)[0] for server in (a, b)] in ([200, 200], [422, 422])
+    assert [neighbour.sign_in(server)[0] for server in (a, b)] == [429, 429]
     # The counts are in Redis under this site's prefix (not in either process's memory).
     assert list(redis_client.scan_iter(match=f"*{prefix}*"))
     for server in (a, b):

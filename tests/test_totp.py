@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.models import AuditEntry, RecoveryCode, Role, User, UserSession
 from portal.operations import PermissionDenied
 from portal.operations.accounts import enable_two_factor, reset_two_factor
+from portal.totp_keys import unseal
 
 WRONG_CODE = "That code is not right. Codes change every 30 seconds, and each works once."
 RFC_SECRET = base64.b32encode(b"12345678901234567890").decode()
@@ -108,7 +109,10 @@ def test_setting_up_shows_a_qr_code_and_needs_a_right_code(client, app, make, au
     assert done.status_code == 200 and done.headers["Cache-Control"] == "no-store"
     shown = re.findall(r"<code>([a-z2-7]{4}(?:-[a-z2-7]{4}){3})</code>", done.text)
     assert len(set(shown)) == 10 and "shown only this once" in done.text
-    assert stored_user(app, user).totp_secret == secret
+    stored = stored_user(app, user).totp_secret
+    assert secret not in stored  # encrypted at rest (tests/test_staff_two_factor.py)
+    with app.app_context():
+        assert unseal(stored) == secret
     with app.app_context():
         hashes = set(db.session.scalars(db.select(RecoveryCode.code_hash)))
     assert hashes == {hashlib.sha256(c.replace("-", "").encode()).hexdigest() for c in shown}
@@ -285,9 +289,8 @@ def require_for_staff(app, make, on: bool = True):
     """Turn the rule on (or off) as an admin with two-factor sign-in; returns that admin's
     signed-in client."""
     admin = make.user(Role.ADMIN)
-    with_two_factor(app, admin)
+    secret, _codes = with_two_factor(app, admin)
     client = app.test_client()
-    secret = stored_user(app, admin).totp_secret
     password_step(client, admin)
     client.post("/signin/code", data={"code": code(secret)})
     form = client.get("/admin/site").text
@@ -372,7 +375,7 @@ def test_an_admin_resets_it_for_someone_who_lost_app_and_codes(app, make, mailbo
     page = admin.get("/admin/users?q=mona").text
     assert ">Reset two-factor sign-in of Mona</button>" in page
 
-    done = admin.post(f"/admin/users/{moderator.id}/two-factor/reset")
+    done = admin.post(f"/admin/users/{moderator.id}/two-factor/reset", data={"proof": PASSWORD})
     assert done.status_code == 303
     assert "Two-factor sign-in of Mona is off" in admin.get(done.headers["Location"]).text
     assert not stored_user(app, moderator).has_two_factor and not signed_in(thief)
@@ -384,7 +387,7 @@ def test_an_admin_resets_it_for_someone_who_lost_app_and_codes(app, make, mailbo
     (entry,) = reset_entries(app)
     assert (entry.target_type, entry.target_id) == ("user", moderator.id)
     assert entry.actor_id != moderator.id and entry.actor_id is not None
-    assert entry.after == {"two_factor": False, "sessions_ended": 1}
+    assert entry.after == {"two_factor": False, "sessions_ended": 1, "tokens_revoked": 0}
     assert secret not in str(entry.before) + str(entry.after)
 
     (message,) = mailbox.receive()
@@ -407,7 +410,7 @@ def test_a_customer_is_told_to_set_it_up_again(client, app, make, auth, mailbox)
     customer = make.user(name="Carl")
     with_two_factor(app, customer)
     auth.login(admin)
-    client.post(f"/admin/users/{customer.id}/two-factor/reset")
+    client.post(f"/admin/users/{customer.id}/two-factor/reset", data={"proof": PASSWORD})
     (message,) = mailbox.receive()
     text = text_and_html(message)[0]
     assert "set up two-factor sign-in again, with new recovery codes" in text
@@ -425,7 +428,8 @@ def test_a_reset_is_refused_for_oneself_and_for_someone_without_it(client, app, 
 
     own = client.post(f"/admin/users/{admin.id}/two-factor/reset", follow_redirects=True)
     assert "Turn off your own two-factor sign-in on your profile." in own.text
-    none = client.post(f"/admin/users/{customer.id}/two-factor/reset", follow_redirects=True)
+    none = client.post(f"/admin/users/{customer.id}/two-factor/reset", data={"proof": PASSWORD},
+                       follow_redirects=True)  # fmt: skip
     assert "Carl does not use two-factor sign-in." in none.text
     assert stored_user(app, admin).has_two_factor and signed_in(client)
     assert client.post("/admin/users/999999/two-factor/reset").status_code == 404

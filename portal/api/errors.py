@@ -24,8 +24,9 @@ class Unauthenticated(OperationError):
     status_code = 401
 
 
-def api_error(status: int, message: str, fields: dict[str, str] | None = None):
-    code = "invalid" if status == 400 and fields else CODES.get(status, "error")
+def api_error(status: int, message: str, fields: dict[str, str] | None = None,
+              code: str | None = None):  # fmt: skip
+    code = code or ("invalid" if status == 400 and fields else CODES.get(status, "error"))
     response = jsonify({"error": {"code": code, "message": message, "fields": fields or {}}})
     response.status_code = status
     if status == 401:

@@ -74,6 +74,12 @@ IDEA_PROPERTIES = {
         "description": "The weight of the caller's vote; 0 without one.",
     },  # fmt: skip
 }
+HELD = {
+    "type": "boolean",
+    "description": "In answers about one idea: true while it waits for a moderator's "
+    "approval (a post or an edit on a board that holds new posts); only its author and staff "
+    "see it meanwhile.",
+}
 
 SCHEMAS = {
     "Error": strict(
@@ -90,6 +96,7 @@ SCHEMAS = {
                             "conflict",
                             "too_large",
                             "rate_limited",
+                            "two_factor_required",
                         ],  # fmt: skip
                     },
                     "message": TEXT,
@@ -126,7 +133,7 @@ SCHEMAS = {
         }
     ),
     "BoardList": strict({"boards": {"type": "array", "items": ref("Board")}}),
-    "Idea": strict(IDEA_PROPERTIES),
+    "Idea": strict(IDEA_PROPERTIES | {"held": HELD}, list(IDEA_PROPERTIES)),
     "IdeaPage": page_of("ideas", "Idea"),
     "Comment": strict(
         {
@@ -254,13 +261,14 @@ SCHEMAS = {
 ERRORS = {
     400: "The input was refused; `fields` says what to correct.",
     401: "No API token, or one that is unknown or revoked.",
-    403: "The token's owner may not do this.",
+    403: "The token's owner may not do this; `two_factor_required`: staff who must set up "
+    "two-factor sign-in first (the site requires it) can use no route with a token until then.",
     404: "No such idea, or one the caller may not see.",
     409: "Not possible in the idea's present state.",
     413: "The body is larger than 1 MB.",
     429: "Too many requests; the Retry-After header says how many seconds to wait.",
 }
-READ_ERRORS = (400, 401, 404, 429)
+READ_ERRORS = (400, 401, 403, 404, 429)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 429)
 ANYONE = [{}, {"bearerAuth": []}]
 TOKEN = [{"bearerAuth": []}]

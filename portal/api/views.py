@@ -13,7 +13,7 @@ from sqlalchemy import case, func
 from sqlalchemy.orm import joinedload
 
 from portal import workflow
-from portal.api.errors import Unauthenticated
+from portal.api.errors import Unauthenticated, api_error
 from portal.api.inputs import field, json_body, paging, query_choice, query_int
 from portal.api.serialize import board_json, comment_json, idea_json, iso
 from portal.extensions import csrf, db, login_manager
@@ -21,6 +21,7 @@ from portal.i18n import english
 from portal.markup import clean_text
 from portal.models import Comment, Idea
 from portal.operations import ValidationError
+from portal.operations.accounts import absolute_url, must_set_up_two_factor
 from portal.operations.comments import add_comment
 from portal.operations.flags import flag
 from portal.operations.ideas import edit_idea, submit_idea
@@ -40,7 +41,8 @@ csrf.exempt(bp)
 # With q, ideas are ranked by the search index; this many matches are listed at most.
 RANKED_MAX = 1_000
 SEARCH_LIMIT_MAX = 50
-SUBMISSION_KEY_MAX = 64
+TWO_FACTOR_REQUIRED = ("This site requires two-factor sign-in for its staff: set it up on your "
+                       "profile page ({url}) before using an API token.")  # fmt: skip
 
 
 def bearer_token() -> str | None:
@@ -59,7 +61,9 @@ named_limit("api", key_func=api_rate_key)(bp)  # one count over all its routes
 
 @bp.before_request
 def authenticate():
-    """Act as the token's owner, or as a visitor when there is no Authorization header."""
+    """Act as the token's owner, or as a visitor when there is no Authorization header.
+    Staff who must first set up two-factor sign-in are refused every request, as the pages
+    send them to set it up before anything else (portal/auth_loader.py)."""
     header = request.headers.get("Authorization")
     user = None
     if header is not None:
@@ -69,6 +73,9 @@ def authenticate():
             raise Unauthenticated("The API token is unknown or revoked.")
         if db.session.dirty:  # the token's last use, recorded once a minute
             db.session.commit()
+        if must_set_up_two_factor(user):
+            return api_error(403, TWO_FACTOR_REQUIRED.format(url=absolute_url(
+                "account.two_factor")), code="two_factor_required")  # fmt: skip
     # flask-login reads the request's user from g: the session cookie is never consulted.
     g._login_user = user or login_manager.anonymous_user()
 
@@ -80,7 +87,10 @@ def signed_in():
 
 
 def idea_answer(idea: Idea, status: int = 200):
-    response = jsonify(idea_json(idea, my_votes([idea]).get(idea.id, 0)))
+    """One idea; "held" tells its author when it waits for a moderator (after a post or an
+    edit on a board that holds new posts)."""
+    answer = idea_json(idea, my_votes([idea]).get(idea.id, 0)) | {"held": idea.is_held}
+    response = jsonify(answer)
     response.status_code = status
     if status == 201:
         response.headers["Location"] = url_for("api.idea", number=idea.number)
@@ -180,7 +190,7 @@ def post_idea():
     body = field(data, "body", str) or ""
     category = category_id(board, field(data, "category", str))
     # Idempotency-Key: a client's retry of the same post finds the idea it made.
-    key = request.headers.get("Idempotency-Key", "")[:SUBMISSION_KEY_MAX] or None
+    key = request.headers.get("Idempotency-Key")
     idea = submit_idea(author, board, title, body, category, key)
     db.session.commit()
     return idea_answer(idea, 201)
@@ -246,10 +256,11 @@ def unvote(number):
 def comments(number):
     idea = get_idea(number)
     page, per_page = paging(50)
-    # Only what every reader of the idea page sees: never internal, hidden or deleted.
+    # Only what every reader of the idea page sees: never internal (not even for staff:
+    # docs/decisions/0009), hidden or deleted.
     query = (
         db.select(Comment)
-        .filter_by(idea_id=idea.id, is_internal=False, is_hidden=False, is_deleted=False)
+        .where(Comment.idea_id == idea.id, Comment.public_clause())
         .order_by(Comment.created_at, Comment.id)
     )
     total = count(query)

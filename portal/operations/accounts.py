@@ -32,9 +32,11 @@ from portal.models import (
 from portal.operations import OperationError, ValidationError
 from portal.operations.admin import require_admin
 from portal.operations.audit import record_audit
+from portal.operations.tokens import revoke_all_tokens
 from portal.operations.votes import lock_voters, recount_votes
 from portal.outbox import queue_email
 from portal.settings import site_settings
+from portal.totp_keys import seal, unseal
 
 EMAIL_PREFERENCES = {
     "all": _l("Everything on ideas I follow"),
@@ -112,11 +114,18 @@ def valid_token(token: str, purpose: str) -> AccountToken | None:
 
 
 def redeem_token(token: str, purpose: str) -> User:
-    """Use up a valid token and return its user; raises OperationError."""
+    """Use up a valid token and return its user; raises OperationError.
+
+    Used up by one conditional statement, so two requests racing with the same link cannot
+    both win (the second waits for the first's row lock, then finds it used).
+    """
     row = valid_token(token, purpose)
-    if row is None:
+    if row is None or not _used_up(
+        db.update(AccountToken)
+        .where(AccountToken.id == row.id, AccountToken.used_at.is_(None))
+        .values(used_at=utcnow())
+    ):
         raise OperationError(str(LINK_USED))
-    row.used_at = utcnow()
     return row.user
 
 
@@ -412,7 +421,7 @@ def enable_two_factor(user: User, secret: str, code: str) -> list[str]:
     step = totp.matching_step(secret, code or "", after=0)
     if step is None:
         raise ValidationError({"code": str(WRONG_CODE)})
-    user.totp_secret, user.totp_last_step = secret, step
+    user.totp_secret, user.totp_last_step = seal(secret), step
     return _new_recovery_codes(user)
 
 
@@ -422,8 +431,10 @@ def check_second_factor(user: User, code: str) -> None:
 
     Both are used up by one conditional statement, so two sign-ins racing with the same
     code cannot both win (the second waits for the first's row lock, then finds nothing).
+    Raises UnreadableSecret when the server's keys do not open the stored secret.
     """
-    step = totp.matching_step(user.totp_secret or "", code or "", after=user.totp_last_step)
+    secret = unseal(user.totp_secret) if user.totp_secret else ""
+    step = totp.matching_step(secret, code or "", after=user.totp_last_step)
     if step is not None and _used_up(
         db.update(User)
         # The secret still set: an admin's reset meanwhile makes the code worthless.
@@ -448,6 +459,7 @@ def disable_two_factor(user: User, proof: str) -> None:
     ValidationError."""
     if user.is_staff and _required_for_staff():
         raise OperationError(_("This site requires two-factor sign-in for its staff."))
+    _require_two_factor(user)
     _confirm_identity(user, proof)
     _forget_second_factor(user)
 
@@ -460,6 +472,7 @@ def _forget_second_factor(user: User) -> None:
 def replace_recovery_codes(user: User, proof: str) -> list[str]:
     """New recovery codes (the old ones stop working), given a current code or the
     password; raises ValidationError."""
+    _require_two_factor(user)
     _confirm_identity(user, proof)
     return _new_recovery_codes(user)
 
@@ -468,11 +481,18 @@ def recovery_codes_left(user: User) -> int:
     return db.session.scalar(db.select(db.func.count(RecoveryCode.id)).filter_by(user_id=user.id))
 
 
-def _confirm_identity(user: User, proof: str) -> None:
+def _require_two_factor(user: User) -> None:
     if not user.has_two_factor:
         raise OperationError(_("Two-factor sign-in is off."))
+
+
+def _confirm_identity(user: User, proof: str) -> None:
+    """Proof that user is at the keyboard: their password, or a current code (each once)
+    if they use two-factor sign-in; raises ValidationError."""
     if check_password_hash(user.password_hash, proof or ""):
         return
+    if not user.has_two_factor:
+        raise ValidationError({"proof": _("That is not your password.")})
     try:
         check_second_factor(user, proof)
     except ValidationError:
@@ -494,29 +514,34 @@ def _recovery_hash(code: str) -> str:
     return _digest("".join(ch for ch in (code or "").lower() if ch.isalnum()))
 
 
-def reset_two_factor(actor: User | None, user: User) -> int:
+def reset_two_factor(actor: User | None, user: User, proof: str = "") -> tuple[int, int]:
     """Turn off two-factor sign-in for someone who lost their app and recovery codes: the
-    secret and codes go, every session of theirs ends, and they are told by mail. actor is
-    an admin other than user, or None for the operator at the command line. Returns how many
-    sessions ended; raises PermissionDenied or OperationError."""
+    secret and codes go, every session and API token of theirs ends, and they are told by
+    mail. actor is an admin other than user, who confirms with their own password or code
+    (proof), or None for the operator at the command line. Returns how many sessions ended
+    and how many tokens were revoked; raises PermissionDenied, ValidationError (a wrong
+    proof) or OperationError."""
     if actor is not None:
         require_admin(actor)
         if actor.id == user.id:
             raise OperationError(_("Turn off your own two-factor sign-in on your profile."))
+        _confirm_identity(actor, proof)  # a hijacked admin session alone takes no account
     if not user.has_two_factor:
         raise OperationError(_("%(name)s does not use two-factor sign-in.", name=user.display_name))
     codes = recovery_codes_left(user)
     _forget_second_factor(user)
-    ended = end_other_sessions(user, keep_token=None)  # a thief holding one is out too
-    after = {"two_factor": False, "sessions_ended": ended}
+    # A thief holding a session or an API token of theirs is out too.
+    ended, revoked = end_other_sessions(user, keep_token=None), revoke_all_tokens(user)
+    after = {"two_factor": False, "sessions_ended": ended, "tokens_revoked": revoked}
     if actor is None:
         after["by"] = "command line"
     record_audit(actor, "user.reset_two_factor", user,
                  {"two_factor": True, "recovery_codes": codes}, after)  # fmt: skip
     _send_template(user, _l("Two-factor sign-in was turned off on your account"),
                    "two_factor_reset", link=absolute_url("account.two_factor"),
-                   asked_at_sign_in=must_set_up_two_factor(user))  # fmt: skip
-    return ended
+                   asked_at_sign_in=must_set_up_two_factor(user),
+                   tokens_revoked=revoked)  # fmt: skip
+    return ended, revoked
 
 
 # -- deleting an account -----------------------------------------------------------------

@@ -35,7 +35,8 @@ def add_comment(author, idea, body, official=False, internal=False) -> Comment:
     """Post a comment (official or internal for product owners); raises OperationError."""
     if not idea.can_comment(author):
         raise PermissionDenied(_("You cannot comment on this idea."))
-    if (official or internal) and not author.has_role(Role.OWNER):
+    writes_note = Comment.can_write_notes(author)
+    if (internal and not writes_note) or (official and not author.has_role(Role.OWNER)):
         raise PermissionDenied(_("Only the product team posts official answers and notes."))
     body = validate_comment(body)
     check_links(author, body)
@@ -63,8 +64,11 @@ def add_comment(author, idea, body, official=False, internal=False) -> Comment:
 def edit_comment(editor, comment, body) -> Comment:
     """Change a comment's text within the edit window; staff edits are audited."""
     if not comment.can_edit(editor):
+        if comment.is_internal:
+            raise PermissionDenied(_("Only the product team edits internal notes."))
         raise PermissionDenied(_("Comments can be edited for 15 minutes after posting."))
     body = validate_comment(body)
+    check_links(editor, body)  # the brakes on posting hold for edits too
     before = comment.body
     comment.body, comment.body_html = body, render_markdown(body)
     comment.edited_at = utcnow()

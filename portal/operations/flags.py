@@ -11,6 +11,7 @@ from portal.models import Comment, Flag, Idea, Vote, utcnow
 from portal.operations import Conflict, PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
 from portal.operations.comments import comment_visibility_changed
+from portal.operations.votes import idea_visibility_changed
 
 REASONS = {
     "spam": _l("Spam or advertising"),
@@ -79,6 +80,8 @@ def _hide_when_flagged_enough(target, key: dict) -> None:
         target.is_hidden = True
         if isinstance(target, Comment):
             comment_visibility_changed(target, was_public)
+        else:
+            idea_visibility_changed(target, was_public)
         record_audit(None, "flags.hide_pending_review", target, {"is_hidden": False},
                      {"is_hidden": True, "open_flags": open_flags})  # fmt: skip
         if isinstance(target, Idea):

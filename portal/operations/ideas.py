@@ -6,17 +6,19 @@ from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.i18n import language as interface_language
 from portal.markup import clean_text, render_markdown
-from portal.models import Category, Counter, Idea, SubscriptionLevel, utcnow
+from portal.models import AuditEntry, Category, Counter, Idea, SubscriptionLevel, utcnow
 from portal.operations import PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
 from portal.operations.spam import check_idea_pace, check_links
 from portal.operations.subscriptions import subscribe
+from portal.operations.votes import idea_visibility_changed
 from portal.operations.webhooks import queue_idea_created
 from portal.search import queue_reindex
 from portal.search.language import guess_language
 
 TITLE_MIN, TITLE_MAX = 5, 120
 BODY_MAX = 10_000
+HELD_AFTER_EDIT = "idea.held_after_edit"  # the audit action of hold_again
 
 
 def validate_idea(title: str, body: str) -> tuple[str, str]:
@@ -69,9 +71,18 @@ def needs_review(author, board) -> bool:
     return author.is_new or has_approved is None
 
 
+# Idea.submission_key's length. Our forms send 22 characters; a longer key (a client's
+# Idempotency-Key, a forged form) is cut to fit, the same on every retry.
+SUBMISSION_KEY_MAX = 64
+
+
+def one_time_key(key: str | None) -> str | None:
+    return (key or "")[:SUBMISSION_KEY_MAX] or None
+
+
 def existing_submission(author, key) -> Idea | None:
     """The idea this author already made with this form's one-time key, if any."""
-    if not key:
+    if not (key := one_time_key(key)):
         return None
     return db.session.scalar(db.select(Idea).filter_by(author_id=author.id, submission_key=key))
 
@@ -98,7 +109,7 @@ def submit_idea(author, board, title, body, category_id=None, submission_key=Non
         body_html=render_markdown(body),
         language=guess_language(f"{title}\n{body}", author.locale or interface_language()),
         is_held=needs_review(author, board),
-        submission_key=submission_key or None,
+        submission_key=one_time_key(submission_key),
         vote_count=0,
         comment_count=0,
         created_at=now,
@@ -121,20 +132,44 @@ def submit_idea(author, board, title, body, category_id=None, submission_key=Non
 
 
 def edit_idea(editor, idea, title, body, category_id=None) -> Idea:
-    """Change an idea's text under the edit rules; staff edits are marked and audited."""
+    """Change an idea's text under the edit rules and posting's brakes; staff edits are
+    marked and audited, an author whose posts wait for review waits again (decision 0010)."""
     if not idea.can_edit(editor):
         raise PermissionDenied(_("You can no longer edit this idea."))
     title, body = validate_idea(title, body)
+    check_links(editor, title, body)  # the brakes on posting hold for edits too
     category = resolve_category(idea.board, category_id)
     before = {"title": idea.title, "body": idea.body, "category_id": idea.category_id}
     idea.title, idea.body, idea.category = title, body, category
     idea.body_html = render_markdown(body)
     idea.language = guess_language(f"{title}\n{body}", idea.language)  # unclear: unchanged
     idea.updated_at = utcnow()
+    after = {"title": title, "body": body, "category_id": idea.category_id}
     if editor.id != idea.author_id:
         idea.edited_by_staff = True
-        after = {"title": title, "body": body, "category_id": idea.category_id}
         record_audit(editor, "idea.edit", idea, before, after)
+    elif idea.is_public and needs_review(editor, idea.board):
+        hold_again(idea, before, after)
     queue_reindex(idea)
     db.session.flush()
     return idea
+
+
+def hold_again(idea, before: dict, after: dict) -> None:
+    """An edit by an author whose posts wait for a moderator waits too, as a new post would.
+
+    The audit entry keeps the text a moderator approved and tells approval the idea was
+    published once already (operations/moderation.py)."""
+    idea.is_held = True
+    idea_visibility_changed(idea, was_public=True)
+    record_audit(idea.author, HELD_AFTER_EDIT, idea, before | {"is_held": False},
+                 after | {"is_held": True})  # fmt: skip
+
+
+def was_published(idea) -> bool:
+    """Whether a held idea was public once, before an edit held it again: its approval
+    then publishes nothing new (no second idea.created)."""
+    held_again = db.select(AuditEntry.id).filter_by(
+        action=HELD_AFTER_EDIT, target_type="idea", target_id=idea.id
+    )
+    return db.session.scalar(held_again.limit(1)) is not None

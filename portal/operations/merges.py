@@ -44,6 +44,12 @@ def merge_ideas(actor, source: Idea, target: Idea) -> Merge:
         raise Conflict(
             _("#%(number)d cannot take a merge: choose the original idea.", number=target.number)
         )
+    if target.board.is_private and not source.board.is_private:
+        # Its voters and followers would move to an idea they may not see.
+        raise Conflict(
+            _("#%(number)d is on a private board: a public idea cannot be merged into it.",
+              number=target.number)
+        )  # fmt: skip
     lock_voters(voter_ids(source, target))
     record = {"status": source.status, "moved_votes": [], "kept_votes": [],
               "trimmed_votes": [], "dropped_votes": [],

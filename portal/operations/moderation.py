@@ -15,6 +15,8 @@ from portal.models import Comment, Flag, Idea, Notification, Role, User, utcnow
 from portal.operations import PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
 from portal.operations.comments import comment_visibility_changed
+from portal.operations.ideas import was_published
+from portal.operations.votes import idea_visibility_changed
 from portal.operations.webhooks import queue_idea_created
 from portal.search import queue_reindex
 
@@ -120,19 +122,32 @@ def moderate(actor, kind: str, target: Idea | Comment, action: str, reason: str 
         author.is_blocked = True  # can_write is False from the author's next request on
     elif action == "dismiss" and before["is_hidden"] and _hidden_by_flags(kind, target):
         target.is_hidden = False  # the flags hid it; the moderator says they were wrong
-    _resolve_flags(kind, target)
+    after = {**_state(target), "reason": reason}
     if kind == "idea":
+        # Before anything flushes the change: a restore locks the voters before the idea.
+        after.update(_budget_votes_follow(target, before_public))
         queue_reindex(target)
-        if before["is_held"] and not target.is_held:
+        if before["is_held"] and not target.is_held and not was_published(target):
             queue_idea_created(target)  # approved: published only now
     else:
         comment_visibility_changed(target, before_public)
-    record_audit(actor, f"{kind}.{action}", target, before, {**_state(target), "reason": reason})
+    _resolve_flags(kind, target)
+    record_audit(actor, f"{kind}.{action}", target, before, after)
+
+
+def _budget_votes_follow(idea: Idea, was_public: bool) -> dict:
+    """Release or count again the idea's budget votes; returns what the audit adds."""
+    if taken := idea_visibility_changed(idea, was_public):
+        # Spent elsewhere while the idea was not shown: those votes stay where they went.
+        return {"votes_taken_back": {str(user_id): weight for user_id, weight in taken.items()}}
+    return {}
 
 
 def _check(actor, kind: str, target, action: str, reason: str) -> str:
     """The cleaned reason, once the action is allowed here; raises OperationError."""
     require_moderator(actor)
+    if kind == "comment" and not target.can_moderate(actor):
+        raise PermissionDenied(_("Only the product team changes internal notes."))
     if action not in ACTIONS:
         raise ValidationError({"action": _("Choose an action.")})
     if action in HELD_ONLY and not (kind == "idea" and target.is_held):
@@ -251,6 +266,8 @@ def lock_comments(actor, idea: Idea, locked: bool) -> None:
 def pin_comment(actor, comment: Comment, pinned: bool) -> None:
     """Keep a staff comment at the top of the idea's timeline."""
     require_moderator(actor)
+    if not comment.can_moderate(actor):
+        raise PermissionDenied(_("Only the product team changes internal notes."))
     if pinned and not comment.author.is_staff:
         raise ValidationError({"pin": _("Only comments by the team can be pinned.")})
     before = {"is_pinned": comment.is_pinned}

@@ -49,6 +49,13 @@ def revoke_token(user: User, token_id: int) -> ApiToken:
     return row
 
 
+def revoke_all_tokens(user: User) -> int:
+    """Revoke every token of user still in use; returns how many."""
+    return db.session.execute(
+        db.update(ApiToken).filter_by(user_id=user.id, revoked_at=None).values(revoked_at=utcnow())
+    ).rowcount
+
+
 def active_tokens(user: User) -> list[ApiToken]:
     return db.session.scalars(
         db.select(ApiToken)

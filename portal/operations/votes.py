@@ -10,7 +10,7 @@ from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.i18n import language
 from portal.models import Idea, Subscription, SubscriptionLevel, User, Vote, trending_score, utcnow
-from portal.notifications import votes_not_back
+from portal.notifications import queue_fan_out, votes_not_back
 from portal.operations import Conflict, PermissionDenied, ValidationError
 
 # A vote is a few plain statements on the tables, not ORM loads and flushes: on SQLite it
@@ -41,6 +41,7 @@ def _budget_used(user_id: int, board) -> int:
             Idea.id == Vote.idea_id,
             Idea.board_id == board.id,
             Idea.status.in_(workflow.voting_statuses()),
+            Idea.public_clause(),
         )
         .exists()
     )
@@ -49,13 +50,18 @@ def _budget_used(user_id: int, board) -> int:
     )
 
 
+def holds_budget_votes(idea) -> bool:
+    """Whether votes on idea use up its voters' budget: on a board with a budget, in a
+    status that takes votes, and public (a hidden, deleted or held idea gives them back)."""
+    return idea.board.has_budget and workflow.accepts_votes(idea.status) and idea.is_public
+
+
 def budget_room(user_id: int, idea) -> int | None:
-    """Budget votes user_id may still add to idea, or None when nothing limits them (no
-    budget on its board, or a status that holds no budget votes)."""
-    board = idea.board
-    if not board.has_budget or not workflow.accepts_votes(idea.status):
+    """Budget votes user_id may still add to idea, or None when nothing limits them (votes
+    on it hold no budget votes: holds_budget_votes)."""
+    if not holds_budget_votes(idea):
         return None
-    return max(board.votes_per_user - _budget_used(user_id, board), 0)
+    return max(idea.board.votes_per_user - _budget_used(user_id, idea.board), 0)
 
 
 def lock_voters(user_ids) -> None:
@@ -89,12 +95,13 @@ def recount_votes(idea) -> None:
 
 
 def fit_votes_to_budgets(idea) -> dict[int, int]:
-    """Where idea holds budget votes again (reopened, or given back by an undone merge),
-    take back from its votes what each voter has spent on the board's other ideas since;
-    returns {user_id: weight taken back}. The idea's vote_count is the caller's to recount.
+    """Where idea holds budget votes again (reopened, restored, approved, or given back by
+    an undone merge), take back from its votes what each voter has spent on the board's
+    other ideas since; returns {user_id: weight taken back}. The idea's vote_count is the
+    caller's to recount.
     """
     board = idea.board
-    if not board.has_budget or not workflow.accepts_votes(idea.status):
+    if not holds_budget_votes(idea):
         return {}
     db.session.flush()
     on_this_idea = db.select(Vote.user_id).where(Vote.idea_id == idea.id)
@@ -104,6 +111,7 @@ def fit_votes_to_budgets(idea) -> dict[int, int]:
         .where(
             Idea.board_id == board.id,
             Idea.status.in_(workflow.voting_statuses()),
+            Idea.public_clause(),
             Vote.user_id.in_(on_this_idea),
         )
         .group_by(Vote.user_id)
@@ -121,6 +129,30 @@ def fit_votes_to_budgets(idea) -> dict[int, int]:
     db.session.flush()
     if taken:
         votes_not_back(idea, taken)
+    return taken
+
+
+def idea_visibility_changed(idea, was_public: bool) -> dict[int, int]:
+    """Budget votes count only on public ideas: follow a hide, delete or hold (its voters
+    have their votes back, as when it closes) or a restore or approval (they count again
+    as far as each budget allows, as when it reopens). Returns {user_id: weight taken back}.
+
+    Call it as soon as the idea's flags are set, before anything flushes them: a restore
+    locks the voters before the idea's row is written, in cast_vote's order.
+    """
+    if was_public == idea.is_public:
+        return {}
+    with db.session.no_autoflush:  # the voters are locked first, then the idea's row written
+        if not (idea.board.has_budget and workflow.accepts_votes(idea.status)):
+            return {}
+        if not idea.is_public:
+            queue_fan_out("idea_withdrawn", idea_id=idea.id)  # thousands of voters: the worker
+            return {}
+        lock_voters(voter_ids(idea))
+    taken = fit_votes_to_budgets(idea)
+    if taken:
+        recount_votes(idea)
+        idea.refresh_trending()
     return taken
 
 

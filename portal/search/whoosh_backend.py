@@ -325,9 +325,8 @@ class WhooshBackend:
             parsed = with_typo_variants(parsed, title, searcher.reader())
             scope = query.Or([query.Term("board", slug) for slug in boards])
             duplicates = query.Term("status", DUPLICATE)
-            results = searcher.search(
-                query.AndNot(query.Require(parsed, scope), duplicates), limit=limit
-            )
+            # A mask, not AndNot: whoosh's AndNot over typo variants can fail an assertion.
+            results = searcher.search(query.Require(parsed, scope), mask=duplicates, limit=limit)
             return [int(hit["number"]) for hit in results]
 
     def delete_numbers(self, numbers) -> None:

@@ -13,12 +13,12 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager
 
 from portal import totp
-from portal.auth_loader import second_factor_key, sign_out
+from portal.auth_loader import sign_out
 from portal.exports import personal_data
-from portal.extensions import csrf, db, limiter
+from portal.extensions import csrf, db
 from portal.forms import (
     DeleteAccountForm,
     PasswordChangeForm,
@@ -28,8 +28,8 @@ from portal.forms import (
 )
 from portal.i18n import gettext as _
 from portal.i18n import ngettext
-from portal.models import Idea, Notification, Vote, utcnow
-from portal.notifications import read_unsubscribe_token
+from portal.models import Board, Idea, Notification, Vote, utcnow
+from portal.notifications import read_unsubscribe_token, visible_notices
 from portal.operations import OperationError, ValidationError, accounts
 from portal.operations.accounts import (
     EMAIL_FREQUENCIES,
@@ -39,9 +39,8 @@ from portal.operations.accounts import (
 )
 from portal.operations.subscriptions import set_subscription
 from portal.operations.tokens import active_tokens, create_token, revoke_token
-from portal.ratelimits import limit_for, rate_key
+from portal.ratelimits import own_account_limit, second_factor_limit
 from portal.settings import site_settings
-from portal.views.auth import two_factor_limit, wrong_code
 from portal.views.helpers import MAX_ID
 
 NOTICES_SHOWN = 50
@@ -52,16 +51,23 @@ bp = Blueprint("account", __name__)
 @bp.get("/me")
 @login_required
 def profile():
+    # Only what the person may see now (Idea.can_view): their held idea stays, their own
+    # hidden one leaves the list as it left the site for them (the moderation notice says
+    # why; the data export keeps their words); a board made private takes its ideas along.
     ideas = db.session.scalars(
         db.select(Idea)
+        .join(Board, Board.id == Idea.board_id)
         .filter_by(author_id=current_user.id, is_deleted=False)
+        .where(Idea.visible_clause(current_user))
         .order_by(Idea.created_at.desc())
         .limit(50)
     ).all()
     votes = db.session.scalars(
         db.select(Vote)
-        .options(joinedload(Vote.idea).joinedload(Idea.board))
-        .filter_by(user_id=current_user.id)
+        .join(Idea, Idea.id == Vote.idea_id)
+        .join(Board, Board.id == Idea.board_id)
+        .options(contains_eager(Vote.idea).contains_eager(Idea.board))
+        .where(Vote.user_id == current_user.id, Idea.visible_clause(current_user))
         .order_by(Vote.created_at.desc())
         .limit(50)
     ).all()
@@ -80,7 +86,7 @@ def profile():
 
 @bp.route("/me/password", methods=["GET", "POST"])
 @login_required
-@limiter.limit(limit_for("signin"), key_func=rate_key, methods=["POST"])
+@own_account_limit("signin")
 def password():
     form = PasswordChangeForm()
     if form.validate_on_submit():
@@ -100,7 +106,7 @@ def password():
 
 @bp.route("/me/delete", methods=["GET", "POST"])
 @login_required
-@limiter.limit(limit_for("signin"), key_func=rate_key, methods=["POST"])
+@own_account_limit("signin")
 def delete_account():
     form = DeleteAccountForm()
     if form.validate_on_submit():
@@ -198,7 +204,7 @@ def two_factor():
 
 @bp.post("/me/two-factor/disable")
 @login_required
-@limiter.limit(two_factor_limit, key_func=second_factor_key, deduct_when=wrong_code)
+@second_factor_limit
 def disable_two_factor():
     form = ProofForm()
     try:
@@ -212,7 +218,7 @@ def disable_two_factor():
 
 @bp.post("/me/two-factor/recovery-codes")
 @login_required
-@limiter.limit(two_factor_limit, key_func=second_factor_key, deduct_when=wrong_code)
+@second_factor_limit
 def recovery_codes():
     form = ProofForm()
     try:
@@ -281,9 +287,8 @@ def email_preference():
 @login_required
 def notifications():
     notices = db.session.scalars(
-        db.select(Notification)
-        .options(joinedload(Notification.idea))
-        .filter_by(user_id=current_user.id)
+        visible_notices(current_user)
+        .options(contains_eager(Notification.idea))
         .order_by(Notification.created_at.desc(), Notification.id.desc())
         .limit(NOTICES_SHOWN)
     ).all()

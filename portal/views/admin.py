@@ -54,6 +54,7 @@ from portal.operations.workflow_admin import (
     remove_status,
     set_transitions,
 )
+from portal.ratelimits import second_factor_limit
 from portal.settings import site_settings
 from portal.views.helpers import MAX_ID, carry_out, page_number, paginate
 
@@ -246,16 +247,22 @@ def new_category(slug):
 
 @bp.get("/users")
 def users():
+    return people_page(request.args.get("q", ""))
+
+
+def people_page(text: str, proof_errors: dict[int, str] | None = None, status: int = 200):
+    """The people whose name or email holds text; proof_errors puts a refused reset's
+    reason beside that person's form."""
     query = (
         db.select(User).where(User.deleted_at.is_(None)).order_by(User.role_value.desc(), User.name)
     )
-    if text := request.args.get("q", "").strip()[:100]:
+    if text := text.strip()[:100]:
         pattern = f"%{text.lower()}%"
         query = query.where(db.or_(db.func.lower(User.name).like(pattern),
                                    db.func.lower(User.email).like(pattern)))  # fmt: skip
     people = db.session.scalars(query.limit(USERS_SHOWN)).all()
-    return render("admin/users.html", "users", people=people, roles=list(Role), q=text,
-                  role_names=ROLE_NAMES)  # fmt: skip
+    return render("admin/users.html", "users", status, people=people, roles=list(Role), q=text,
+                  role_names=ROLE_NAMES, proof_errors=proof_errors or {})  # fmt: skip
 
 
 def get_person(user_id: int) -> User:
@@ -281,13 +288,18 @@ def user_role(user_id):
 
 
 @bp.post("/users/<int:user_id>/two-factor/reset")
+@second_factor_limit
 def reset_user_two_factor(user_id):
-    """For someone who lost their authenticator app and recovery codes."""
+    """For someone who lost their authenticator app and recovery codes; the admin confirms
+    with their own password or code, a wrong one counting as a wrong code (422)."""
     user = get_person(user_id)
-    return carry_out(lambda: reset_two_factor(current_user, user),
-                     _("Two-factor sign-in of %(name)s is off and their sessions are ended; "
-                       "they were told by mail.", name=user.display_name),
-                     url_for("admin.users", q=user.email))  # fmt: skip
+    return carry_out(lambda: reset_two_factor(current_user, user, request.form.get("proof", "")),
+                     _("Two-factor sign-in of %(name)s is off, their sessions are ended and "
+                       "their API tokens revoked; they were told by mail.",
+                       name=user.display_name),
+                     url_for("admin.users", q=user.email),
+                     invalid=lambda wrong: people_page(user.email, {user.id: wrong.explanation},
+                                                       422))  # fmt: skip
 
 
 @bp.route("/site", methods=["GET", "POST"])

@@ -1,17 +1,16 @@
 """Sign-up, email confirmation, sign-in (with its second factor) and -out, password reset."""
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from portal.auth_loader import (
     await_second_factor,
     load_signed_in_user,
     pending_sign_in,
-    second_factor_key,
     sign_in,
     sign_out,
 )
-from portal.extensions import db, limiter
+from portal.extensions import db
 from portal.forms import (
     ActionForm,
     ResetForm,
@@ -36,27 +35,21 @@ from portal.operations.accounts import (
     send_verification,
     valid_token,
 )
-from portal.ratelimits import limit_for, rate_key
+from portal.ratelimits import (
+    own_account_limit,
+    second_factor_limit,
+    visitor_form_limit,
+)
 from portal.views.helpers import safe_next
 
 bp = Blueprint("auth", __name__)
 bp.before_app_request(load_signed_in_user)
 
 CHECK_EMAIL = _l("Check your email: we sent you a link to confirm your address.")
-# Wrong second-factor codes per account (RATE_LIMITS["two_factor"] overrides it).
-TWO_FACTOR_LIMIT = "5 per 10 minutes"
-
-
-def two_factor_limit() -> str:
-    return current_app.config["RATE_LIMITS"].get("two_factor", TWO_FACTOR_LIMIT)
-
-
-def wrong_code(response) -> bool:
-    return response.status_code == 422
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-@limiter.limit(limit_for("signup"), methods=["POST"])
+@visitor_form_limit("signup")
 def signup():
     form = SignUpForm()
     if form.validate_on_submit():
@@ -105,7 +98,7 @@ def confirm(token):
 
 @bp.post("/verify/resend")
 @login_required
-@limiter.limit(limit_for("reset"), key_func=rate_key)  # per account: signed in already
+@own_account_limit("reset")  # the same count as reset links mailed to that address
 def resend_verification():
     if current_user.email_verified_at is None:
         send_verification(current_user)
@@ -127,7 +120,7 @@ def _finish_sign_in(user, remember: bool, target: str, welcome: str):
 
 
 @bp.route("/signin", methods=["GET", "POST"])
-@limiter.limit(limit_for("signin"), methods=["POST"])
+@visitor_form_limit("signin")
 def signin():
     form = SignInForm()
     if form.validate_on_submit():
@@ -143,8 +136,7 @@ def signin():
 
 
 @bp.route("/signin/code", methods=["GET", "POST"])
-@limiter.limit(two_factor_limit, key_func=second_factor_key, methods=["POST"],
-               deduct_when=wrong_code)  # fmt: skip
+@second_factor_limit
 def two_factor():
     """The second step of signing in to an account with two-factor sign-in."""
     pending = pending_sign_in()
@@ -176,7 +168,7 @@ def signout():
 
 
 @bp.route("/reset", methods=["GET", "POST"])
-@limiter.limit(limit_for("reset"), methods=["POST"])
+@visitor_form_limit("reset")
 def reset_request():
     form = ResetRequestForm()
     if form.validate_on_submit():

@@ -12,11 +12,12 @@ from sqlalchemy.orm import joinedload
 from portal import workflow
 from portal.extensions import db
 from portal.i18n import short_date, time_ago
+from portal.incoming import MAX_ID
 from portal.markup import stored_html
 from portal.memberpages import slot
 from portal.models import Board, Idea, Role, StatusChange
 from portal.notifications import unread_count
-from portal.operations import OperationError
+from portal.operations import OperationError, ValidationError
 from portal.operations.accounts import absolute_url
 from portal.operations.flags import REASONS as FLAG_REASONS
 from portal.security import csp_nonce
@@ -31,10 +32,6 @@ def get_board(slug: str) -> Board:
     if board is None or not board.can_view(current_user):
         abort(404)
     return board
-
-
-# The largest id a 32-bit column holds: SQLite raises on larger numbers instead of finding none.
-MAX_ID = 2**31 - 1
 
 
 def get_idea(number: int) -> Idea:
@@ -154,9 +151,10 @@ def register(app) -> None:
     )
 
 
-def carry_out(action, done: str, back: str, back_if_refused: str | None = None):
+def carry_out(action, done: str, back: str, back_if_refused: str | None = None, invalid=None):
     """Run a staff action from a plain form: commit and say what happened, or roll back and
-    say why not (403 when the person may not act at all); then redirect."""
+    say why not (403 when the person may not act at all); then redirect. invalid(error),
+    when given, answers a ValidationError instead (the form again, with its errors)."""
     try:
         action()
         db.session.commit()
@@ -164,6 +162,8 @@ def carry_out(action, done: str, back: str, back_if_refused: str | None = None):
         db.session.rollback()
         if refused.status_code == 403:
             abort(403)
+        if invalid is not None and isinstance(refused, ValidationError):
+            return invalid(refused)
         flash(refused.explanation, "error")
         return redirect(back_if_refused or back, code=303)
     flash(done, "success")

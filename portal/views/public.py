@@ -156,17 +156,12 @@ def board(slug):
 def idea_context(idea, comment_form=None) -> dict:
     """Everything the idea page shows: activity, the vote widget and the forms."""
     staff = current_user.is_authenticated and current_user.is_staff
-    owner = current_user.is_authenticated and current_user.has_role(Role.OWNER)
     comments_query = (
         db.select(Comment)
         .options(joinedload(Comment.author))
-        .filter_by(idea_id=idea.id, is_deleted=False)
+        .where(Comment.idea_id == idea.id, Comment.visible_clause(current_user))
         .order_by(Comment.created_at, Comment.id)
     )
-    if not owner:
-        comments_query = comments_query.filter_by(is_internal=False)
-    if not staff:
-        comments_query = comments_query.filter_by(is_hidden=False)
     # Pinned staff comments first, then everything in time order.
     activity = sorted(
         [*db.session.scalars(comments_query).all(), *idea.status_changes],
@@ -207,7 +202,8 @@ def idea_context(idea, comment_form=None) -> dict:
 def idea(number, slug=None):
     idea = get_idea(number)
     if idea.merged_into is not None and idea.status == workflow.DUPLICATE:
-        return redirect(idea_url(idea.merged_into), code=301)
+        # 302, never 301: browsers keep a 301 for good, and a merge can be undone (SPEC 4).
+        return redirect(idea_url(idea.merged_into), code=302)
     return render("ideas/detail.html", "idea_page", **idea_context(idea))
 
 
@@ -337,7 +333,14 @@ def edit(number):
         db.session.rollback()
         show_errors(form, invalid)
         return render("ideas/edit.html", "idea_form", 422, idea=idea, form=form)
-    flash(_("Your changes are saved."), "success")
+    if idea.is_held:
+        flash(
+            _("Your changes are saved. The idea waits for a moderator's approval before "
+              "others can see it."),
+            "info",
+        )  # fmt: skip
+    else:
+        flash(_("Your changes are saved."), "success")
     return redirect(idea_url(idea), code=303)
 
 
@@ -362,11 +365,12 @@ def comment(number):
     return render("ideas/detail.html", "comments", **idea_context(idea))
 
 
-def get_comment(comment_id) -> Comment:
+def get_comment(comment_id, check_editor=True) -> Comment:
+    """The comment, when the person may see it (404) and, if asked, edit it (403)."""
     comment = db.session.get(Comment, comment_id) if comment_id <= MAX_ID else None
-    if comment is None or comment.is_deleted or not comment.idea.can_view(current_user):
+    if comment is None or not comment.can_view(current_user):
         abort(404)
-    if not comment.can_edit(current_user):
+    if check_editor and not comment.can_edit(current_user):
         abort(403)
     return comment
 
@@ -384,7 +388,8 @@ def edit_comment_view(comment_id):
         except ValidationError as invalid:
             db.session.rollback()
             show_errors(form, invalid)
-    return render("ideas/edit_comment.html", "comment_form", comment=comment, form=form)
+    status = 422 if form.errors else 200
+    return render("ideas/edit_comment.html", "comment_form", status, comment=comment, form=form)
 
 
 @bp.post("/ideas/<int:number>/subscription")
@@ -448,8 +453,7 @@ def idea_feed(number):
     answers = db.session.scalars(
         db.select(Comment)
         .options(joinedload(Comment.author))
-        .filter_by(idea_id=idea.id, is_official=True, is_internal=False)
-        .filter_by(is_hidden=False, is_deleted=False)
+        .where(Comment.idea_id == idea.id, Comment.is_official.is_(True), Comment.public_clause())
     ).all()
     entries = sorted(
         [*idea.status_changes, *answers], key=lambda item: item.created_at, reverse=True
@@ -498,9 +502,7 @@ def flag_idea(number):
 @login_required
 @named_limit("flag")
 def flag_comment(comment_id):
-    comment = db.session.get(Comment, comment_id) if comment_id <= MAX_ID else None
-    if comment is None or comment.is_deleted or not comment.idea.can_view(current_user):
-        abort(404)
+    comment = get_comment(comment_id, check_editor=False)
     return send_flag(comment, f"{idea_url(comment.idea)}#comment-{comment.id}")
 
 
