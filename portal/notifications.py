@@ -205,8 +205,8 @@ def idea_withdrawn(payload: dict) -> None:
     ).all()
     text = per_language(
         lambda weight: ngettext(
-            "Your vote is back in %(board)s: an idea you voted for was removed",
-            "Your %(num)d votes are back in %(board)s: an idea you voted for was removed",
+            "Your vote is back in %(board)s: an idea you voted for is no longer shown",
+            "Your %(num)d votes are back in %(board)s: an idea you voted for is no longer shown",
             weight,
             board=board.name,
         )
@@ -345,18 +345,28 @@ def send_update(user: User, idea: Idea | None, subject, template: str, **context
             "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
-        about={"idea_id": idea.id, "user_id": user.id} if idea else None,
+        about={"user_id": user.id, "idea_ids": mentioned_ideas(idea, context)},
     )
 
 
+def mentioned_ideas(idea: Idea | None, context: dict) -> list[int]:
+    """The ideas a mail speaks of: its idea, or a digest's lines'."""
+    if idea is not None:
+        return [idea.id]
+    return sorted({n.idea_id for n in context.get("notices", ()) if n.idea_id is not None})
+
+
 def recipient_may_see(payload: dict) -> bool:
-    """Whether the recipient of a queued mail about an idea may still see it: a mail can
-    wait in the outbox (the mail server down) while the idea is hidden or its board closed."""
-    if payload.get("idea_id") is None:
+    """Whether the recipient of a queued mail may still see every idea it speaks of: a mail
+    can wait in the outbox (the mail server down) while an idea is hidden or its board
+    closed. A digest with such a line is not sent at all; its notices stay on the
+    notifications page, which shows only what its reader may see."""
+    ids = payload.get("idea_ids") or []
+    if not ids:
         return True
     user = db.session.get(User, payload["user_id"])
-    idea = db.session.get(Idea, payload["idea_id"])
-    return user is not None and idea is not None and idea.can_view(user)
+    ideas = db.session.scalars(db.select(Idea).where(Idea.id.in_(ids))).all()
+    return user is not None and len(ideas) == len(ids) and all(i.can_view(user) for i in ideas)
 
 
 def _signer() -> URLSafeSerializer:

@@ -27,8 +27,8 @@ class GiveUp(Exception):
 def queue_email(
     to: str, subject: str, text: str, html: str | None = None, headers=None, about=None
 ):
-    """Add an email to the outbox in the current transaction; about ({"idea_id", "user_id"})
-    names the idea a mail is about and its recipient, checked again before sending."""
+    """Add an email to the outbox in the current transaction; about ({"user_id", "idea_ids"})
+    names its recipient and the ideas it speaks of, checked again before sending."""
     payload = {"to": to, "subject": subject, "text": text, "html": html, "headers": headers}
     message = OutboxMessage(kind="email", payload=payload | (about or {}))
     db.session.add(message)
@@ -67,8 +67,8 @@ def _send(message: OutboxMessage) -> None:
     if message.kind == "email":
         if not recipient_may_see(message.payload):
             raise GiveUp(
-                f"user {message.payload['user_id']} may no longer see idea "
-                f"{message.payload['idea_id']}: not sent"
+                f"user {message.payload['user_id']} may no longer see every one of ideas "
+                f"{message.payload['idea_ids']}: not sent"
             )
         config = current_app.config
         mailer_from_url(config["MAIL_URL"]).send(

@@ -104,31 +104,36 @@ def _account_key(email: str) -> str:
     return "account:" + hashlib.sha256(email.encode(errors="replace")).hexdigest()[:32]
 
 
-def visitor_form_limit(name: str):
+def wrong_answer(response) -> bool:
+    return response.status_code == 422
+
+
+def visitor_form_limit(name: str, wrong_answers_per_account: bool = False):
     """The named limit on a form that names an account by email (sign-in, sign-up, reset):
-    every POST counts per address and per that account."""
+    every POST counts per address; per that account every POST too, or with
+    wrong_answers_per_account only the wrong answers (422), so that the owner's own right
+    answers never use up what guessers leave them."""
+    on_account = {"deduct_when": wrong_answer} if wrong_answers_per_account else {}
 
     def decorate(view):
-        for key_func in (named_account_key, address_key):
-            view = named_limit(name, key_func=key_func, methods=["POST"])(view)
-        return view
+        view = named_limit(name, key_func=named_account_key, methods=["POST"], **on_account)(view)
+        return named_limit(name, key_func=address_key, methods=["POST"])(view)
 
     return decorate
 
 
-def own_account_limit(name: str):
+def own_account_limit(name: str, wrong_answers_only: bool = False):
     """The named limit on a signed-in person's form, counted on their account with the
     forms that name it: a wrong current password on /me is a sign-in guess too."""
-    return named_limit(name, key_func=own_account_key, methods=["POST"])
-
-
-def wrong_answer(response) -> bool:
-    return response.status_code == 422
+    wrong = {"deduct_when": wrong_answer} if wrong_answers_only else {}
+    return named_limit(name, key_func=own_account_key, methods=["POST"], **wrong)
 
 
 def second_factor_limit(view):
     """Wrong codes (or passwords) given as proof of a second factor, counted per account
     over every route that asks for one: the sign-in's second step, turning two-factor off,
-    new recovery codes, an admin confirming a reset. Answer a wrong one with 422."""
+    new recovery codes, an admin confirming a reset. Answer a wrong one with 422. Not per
+    address too: a code is worth guessing only behind its account's password, and
+    neighbours behind one address keep their own counts."""
     return named_limit("two_factor", key_func=second_factor_key, methods=["POST"],
                        deduct_when=wrong_answer)(view)  # fmt: skip

@@ -23,6 +23,7 @@ from portal.models import (
     User,
     utcnow,
 )
+from portal.notifications import queue_digests
 from portal.operations.status import change_status
 from portal.operations.votes import cast_vote
 from portal.outbox import drain
@@ -319,7 +320,27 @@ def test_a_queued_mail_about_an_idea_no_longer_visible_is_not_sent(client, make,
         ).all()
         assert withheld.payload["to"] == people["customer"].email
         assert withheld.sent_at is not None
-        assert f"may no longer see idea {withheld.payload['idea_id']}" in withheld.last_error
+        assert "may no longer see every one of ideas" in withheld.last_error
+    assert withheld.payload["idea_ids"] == [idea_of(app, number).id]
+
+
+def test_a_queued_digest_about_an_idea_hidden_since_is_not_sent(
+    client, make, auth, app, mailbox, people
+):
+    number = make.idea(make.board(), make.user(name="Ada"), "Dark mode")
+    weekly = make.user(name="Wanda Weekly", email_frequency="weekly")
+    vote_for(app, number, weekly)
+    signed_in(auth, people["owner"])
+    change(client, number, "planned")
+    delivered(mailbox)  # a notice for Wanda, kept for her digest
+    with app.app_context():  # a week passes and her digest is queued, not yet sent
+        db.session.get(User, weekly.id).digest_sent_at = utcnow() - timedelta(days=8)
+        db.session.execute(db.update(Notification).values(created_at=utcnow() - timedelta(days=1)))
+        assert queue_digests() == 1
+        db.session.commit()
+    signed_in(auth, people["moderator"])
+    moderate(client, app, number, "hide")
+    assert weekly.email not in delivered(mailbox)
 
 
 # -- lists show only what the viewer may see now ---------------------------------------------

@@ -1,11 +1,23 @@
 """Edits pass the gates posting does (issue 18, point 2): the link limit on new accounts, and
 the review of boards that hold new posts, on the pages and in the API."""
 
+from datetime import timedelta
 from html import unescape
 
 from conftest import Auth
 from portal.extensions import db
-from portal.models import AuditEntry, Comment, Idea, Role, User, Webhook, WebhookDelivery, utcnow
+from portal.models import (
+    AuditEntry,
+    Comment,
+    Idea,
+    Notification,
+    Role,
+    User,
+    Webhook,
+    WebhookDelivery,
+    utcnow,
+)
+from portal.outbox import drain
 
 LINKS = "Cheap offers at https://a.example, https://b.example and www.c.example"
 LINK_LIMIT = "New accounts can add at most 2 links to a post on their first day."
@@ -174,7 +186,8 @@ def test_staff_edits_and_tried_authors_are_not_held(app, make):
     board = make.board(hold_new_posts=True)
     newcomer = new_account(make)
     theirs = make.idea(board, newcomer, is_held=False)
-    tried = make.user()  # two days old, with an idea out in public
+    tried = make.user()  # two days old, with another idea out in public
+    make.idea(board, tried, "An earlier idea of theirs", is_held=False)
     mine = make.idea(board, tried, is_held=False)
 
     assert (
@@ -187,6 +200,17 @@ def test_staff_edits_and_tried_authors_are_not_held(app, make):
     own = make.idea(board, trusted, is_held=False)
     assert edit(signed_in(app, trusted), own, body="Trusted words.").status_code == 303
     assert not idea_row(app, own).is_held
+
+
+def test_an_idea_approved_once_is_no_history_for_its_own_edit(app, make):
+    """Two days old, one idea, approved: the approval was of its old text, so rewriting it
+    waits for a moderator as a first post of theirs would."""
+    board = make.board(hold_new_posts=True)
+    author = make.user()  # past their first day
+    only = make.idea(board, author, is_held=False)
+    assert edit(signed_in(app, author), only, body="Casino bonus.").status_code == 303
+    assert idea_row(app, only).is_held
+    assert app.test_client().get(f"/ideas/{only}").status_code == 404
 
 
 def test_a_held_idea_stays_held_when_its_author_edits_it(app, make):
@@ -214,3 +238,26 @@ def test_a_held_edit_gives_its_voters_their_budget_votes_back(app, make):
     assert edit(signed_in(app, author), number, body="Casino bonus.").status_code == 303
     client.post(f"/ideas/{other}/vote")
     assert idea_row(app, other).vote_count == 1
+
+
+def test_an_idea_held_again_waits_from_its_edit_not_from_its_post(app, make):
+    """Months old but held again today: it queues behind older waiting posts and no reminder
+    calls it late."""
+    board = make.board(hold_new_posts=True)
+    mona = make.user(Role.MODERATOR, name="Mona")
+    author = new_account(make)
+    long_ago = utcnow() - timedelta(days=90)
+    old = make.idea(board, author, "An idea from long ago", created_at=long_ago, is_held=False)
+    waiting = make.idea(board, make.user(), "Waiting since yesterday", is_held=True,
+                        created_at=utcnow() - timedelta(hours=20))  # fmt: skip
+    client = signed_in(app, author)
+    assert edit(client, old, "An idea from long ago", "Now with a new text.").status_code == 303
+    assert idea_row(app, old).is_held
+
+    queue = signed_in(app, mona).get("/moderation").text
+    assert queue.index("Waiting since yesterday") < queue.index("An idea from long ago")
+    with app.app_context():
+        drain()
+        told = db.session.scalars(db.select(Notification.text).filter_by(user_id=mona.id)).all()
+    assert not [text for text in told if "waited over 48 hours" in text]
+    assert idea_row(app, waiting).is_held

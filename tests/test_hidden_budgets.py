@@ -15,7 +15,7 @@ from portal.models import AuditEntry, Idea, Notification, Role, User, Vote, utcn
 from portal.operations import votes
 from portal.outbox import drain
 
-REMOVED = "an idea you voted for was removed"  # not named: they may no longer see it
+REMOVED = "an idea you voted for is no longer shown"  # not named: they may no longer see it
 
 
 def signed_in(app, user):

@@ -80,9 +80,9 @@ def test_password_guesses_on_one_route_use_up_the_others(app, make, budget, spen
     budget("signin")
     owner = make.user(email=OWNER)
     session = app.test_client()
-    Auth(session).login(owner)  # the owner's own sign-in is one of the N
-    guesses = [guess_on(spent, app, session, n, WRONG) for n in range(N)]
-    assert [guess.status_code for guess in guesses] == [422] * (N - 1) + [429]
+    Auth(session).login(owner)  # a right password: not a guess, and not counted
+    guesses = [guess_on(spent, app, session, n, WRONG) for n in range(N + 1)]
+    assert [guess.status_code for guess in guesses] == [422] * N + [429]
 
     assert_refused(guess_on(refused, app, session, N, PASSWORD))  # even the right one
     person = stored(app, owner)
@@ -226,3 +226,16 @@ def test_a_body_too_large_to_read_leaves_the_limits_counting(app, make, budget):
         form = {"email": f"someone{n}@example.com", "password": WRONG}
         assert guesser.post("/signin", data=form).status_code == 422
     assert_refused(guesser.post("/signin", data={"email": owner.email, "password": WRONG}))
+
+
+def test_right_passwords_do_not_use_up_the_accounts_count(app, make, budget):
+    """Only wrong guesses count on the account: its owner signing in on several devices
+    is never refused for it (each address still counts every attempt of its own)."""
+    budget("signin")
+    owner = make.user(email=OWNER)
+    answers = [
+        browser(app, address(n)).post("/signin", data={"email": OWNER, "password": PASSWORD})
+        for n in range(N + 2)
+    ]
+    assert [answer.status_code for answer in answers] == [303] * (N + 2)
+    assert stored(app, owner).deleted_at is None

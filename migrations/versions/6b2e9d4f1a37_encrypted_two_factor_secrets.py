@@ -34,16 +34,18 @@ def keys() -> MultiFernet:
 
 
 def replace_column(length: int, convert) -> None:
-    """Move every secret through convert into a new column of this length, named as before."""
-    op.add_column("user", sa.Column("totp_sealed", sa.String(length=length), nullable=True))
+    """Move every secret through convert into a new column of this length, named as before.
+
+    Every secret is converted before the schema changes: a key that cannot open one stops
+    the migration with nothing changed (SQLite does not undo a half-made schema change)."""
     connection = op.get_bind()
     rows = connection.execute(
         sa.select(user.c.id, user.c.totp_secret).where(user.c.totp_secret.is_not(None))
     ).all()
-    for user_id, secret in rows:
-        connection.execute(
-            user.update().where(user.c.id == user_id).values(totp_sealed=convert(secret))
-        )
+    converted = [(user_id, convert(secret)) for user_id, secret in rows]
+    op.add_column("user", sa.Column("totp_sealed", sa.String(length=length), nullable=True))
+    for user_id, value in converted:
+        connection.execute(user.update().where(user.c.id == user_id).values(totp_sealed=value))
     op.drop_column("user", "totp_secret")
     op.alter_column("user", "totp_sealed", new_column_name="totp_secret")
 

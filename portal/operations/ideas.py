@@ -61,14 +61,16 @@ def next_idea_number() -> int:
     return db.session.scalar(db.select(Counter.value).filter_by(name="idea_number"))
 
 
-def needs_review(author, board) -> bool:
-    """Posts wait for a moderator on boards that hold new posts, from untried authors."""
+def needs_review(author, board, editing: Idea | None = None) -> bool:
+    """Posts wait for a moderator on boards that hold new posts, from untried authors; so
+    do edits, where the idea being edited is no history of its own (its approval was of
+    the text it had then)."""
     if not board.hold_new_posts or author.is_staff or author.is_trusted:
         return False
-    has_approved = db.session.scalar(
-        db.select(Idea.id).filter_by(author_id=author.id, is_held=False, is_deleted=False).limit(1)
-    )
-    return author.is_new or has_approved is None
+    approved = db.select(Idea.id).filter_by(author_id=author.id, is_held=False, is_deleted=False)
+    if editing is not None:
+        approved = approved.where(Idea.id != editing.id)
+    return author.is_new or db.session.scalar(approved.limit(1)) is None
 
 
 # Idea.submission_key's length. Our forms send 22 characters; a longer key (a client's
@@ -148,7 +150,7 @@ def edit_idea(editor, idea, title, body, category_id=None) -> Idea:
     if editor.id != idea.author_id:
         idea.edited_by_staff = True
         record_audit(editor, "idea.edit", idea, before, after)
-    elif idea.is_public and needs_review(editor, idea.board):
+    elif idea.is_public and needs_review(editor, idea.board, editing=idea):
         hold_again(idea, before, after)
     queue_reindex(idea)
     db.session.flush()

@@ -4,18 +4,30 @@ Every action is audited; hiding tells the author why, citing the community guide
 """
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
 
 from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.i18n import in_language_of, ngettext
 from portal.i18n import lazy_gettext as _l
 from portal.markup import clean_text
-from portal.models import Comment, Flag, Idea, Notification, Role, User, utcnow
+from portal.models import (
+    AuditEntry,
+    Comment,
+    Flag,
+    Idea,
+    Notification,
+    Role,
+    User,
+    UTCDateTime,
+    utcnow,
+)
 from portal.operations import PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
 from portal.operations.comments import comment_visibility_changed
-from portal.operations.ideas import was_published
+from portal.operations.ideas import HELD_AFTER_EDIT, was_published
 from portal.operations.votes import idea_visibility_changed
 from portal.operations.webhooks import queue_idea_created
 from portal.search import queue_reindex
@@ -39,6 +51,7 @@ class QueueItem:
     kind: str  # "idea" or "comment"
     target: Idea | Comment
     flags: list[Flag] = field(default_factory=list)
+    held_since: datetime | None = None  # an idea held again by its author's edit: then
 
     @property
     def held(self) -> bool:
@@ -50,7 +63,9 @@ class QueueItem:
 
     @property
     def waiting_since(self):
-        return min([f.created_at for f in self.flags] or [self.target.created_at])
+        return min(
+            [f.created_at for f in self.flags] or [self.held_since or self.target.created_at]
+        )
 
 
 def review_queue(limit: int = QUEUE_SIZE) -> list[QueueItem]:
@@ -72,13 +87,22 @@ def review_queue(limit: int = QUEUE_SIZE) -> list[QueueItem]:
     items = [item for item in items if not item.target.is_deleted]
     items.sort(key=lambda item: (-len(item.flags), item.waiting_since))
     flagged = {item.target.id for item in items if item.kind == "idea"}
-    held = db.session.scalars(
-        db.select(Idea)
+    # A held idea waits from when it was posted or, held again by its author's edit, from then.
+    held_again = (
+        db.select(AuditEntry.target_id, func.max(AuditEntry.created_at).label("at"))
+        .where(AuditEntry.action == HELD_AFTER_EDIT, AuditEntry.target_type == "idea")
+        .group_by(AuditEntry.target_id)
+        .subquery()
+    )
+    since = func.coalesce(held_again.c.at, Idea.created_at, type_=UTCDateTime)
+    held = db.session.execute(
+        db.select(Idea, since)
+        .outerjoin(held_again, held_again.c.target_id == Idea.id)
         .where(Idea.is_held.is_(True), Idea.is_deleted.is_(False))
-        .order_by(Idea.created_at)
+        .order_by(since, Idea.id)
         .limit(limit)
     ).all()
-    items += [QueueItem("idea", idea) for idea in held if idea.id not in flagged]
+    items += [QueueItem("idea", idea, held_since=at) for idea, at in held if idea.id not in flagged]
     return items[:limit]
 
 
@@ -166,8 +190,6 @@ def _state(target) -> dict:
 
 
 def _hidden_by_flags(kind: str, target) -> bool:
-    from portal.models import AuditEntry
-
     return bool(
         db.session.scalar(
             db.select(AuditEntry.id).where(

@@ -86,7 +86,7 @@ def profile():
 
 @bp.route("/me/password", methods=["GET", "POST"])
 @login_required
-@own_account_limit("signin")
+@own_account_limit("signin", wrong_answers_only=True)
 def password():
     form = PasswordChangeForm()
     if form.validate_on_submit():
@@ -106,7 +106,7 @@ def password():
 
 @bp.route("/me/delete", methods=["GET", "POST"])
 @login_required
-@own_account_limit("signin")
+@own_account_limit("signin", wrong_answers_only=True)
 def delete_account():
     form = DeleteAccountForm()
     if form.validate_on_submit():

@@ -120,7 +120,7 @@ def _finish_sign_in(user, remember: bool, target: str, welcome: str):
 
 
 @bp.route("/signin", methods=["GET", "POST"])
-@visitor_form_limit("signin")
+@visitor_form_limit("signin", wrong_answers_per_account=True)
 def signin():
     form = SignInForm()
     if form.validate_on_submit():
