@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from flask import current_app, render_template, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import and_, true
 
 from portal import workflow
 from portal.extensions import db
@@ -23,6 +24,7 @@ from portal.models import (
     Merge,
     Notification,
     OutboxMessage,
+    Role,
     StatusChange,
     Subscription,
     SubscriptionLevel,
@@ -163,11 +165,6 @@ def tell_votes_back(idea: Idea) -> None:
     board = db.session.get(Board, idea.board_id)
     if not board.has_budget or not idea.is_public:
         return  # not public: its votes came back when it stopped being (idea_withdrawn)
-    votes = db.session.execute(
-        db.select(Vote.user_id, Vote.weight, User.locale)
-        .join(User, User.id == Vote.user_id)
-        .where(Vote.idea_id == idea.id, sees(idea.id))
-    ).all()
     text = per_language(
         lambda weight: ngettext(
             "Your vote is back from “%(title)s”: use it again in %(board)s",
@@ -177,15 +174,7 @@ def tell_votes_back(idea: Idea) -> None:
             board=board.name,
         )
     )
-    for vote in votes:
-        db.session.add(
-            Notification(
-                user_id=vote.user_id,
-                idea_id=idea.id,
-                kind="votes_back",
-                text=text(vote, vote.weight),
-            )
-        )
+    _tell_voters(idea, text, sees(idea.id), about=idea.id)
 
 
 def idea_withdrawn(payload: dict) -> None:
@@ -198,11 +187,6 @@ def idea_withdrawn(payload: dict) -> None:
     board = db.session.get(Board, idea.board_id)
     if not board.has_budget:
         return
-    votes = db.session.execute(
-        db.select(Vote.weight, User)
-        .join(User, User.id == Vote.user_id)
-        .where(Vote.idea_id == idea.id, User.deleted_at.is_(None))
-    ).all()
     text = per_language(
         lambda weight: ngettext(
             "Your vote is back in %(board)s: an idea you voted for is no longer shown",
@@ -211,11 +195,26 @@ def idea_withdrawn(payload: dict) -> None:
             board=board.name,
         )
     )
-    for weight, user in votes:
-        if board.can_view(user):
-            db.session.add(
-                Notification(user_id=user.id, kind="votes_back", text=text(user, weight))
+    sees_board = User.role_value >= int(Role.MODERATOR) if board.is_private else true()
+    _tell_voters(idea, text, and_(User.deleted_at.is_(None), sees_board), about=None)
+
+
+def _tell_voters(idea: Idea, text, may_read, about: int | None) -> None:
+    """A "votes are back" notice, text(reader, weight), for each voter who may_read it."""
+    votes = db.session.execute(
+        db.select(Vote.user_id, Vote.weight, User.locale)
+        .join(User, User.id == Vote.user_id)
+        .where(Vote.idea_id == idea.id, may_read)
+    ).all()
+    for vote in votes:
+        db.session.add(
+            Notification(
+                user_id=vote.user_id,
+                idea_id=about,
+                kind="votes_back",
+                text=text(vote, vote.weight),
             )
+        )
 
 
 def votes_not_back(idea: Idea, taken: dict[int, int]) -> None:

@@ -39,8 +39,8 @@ from portal.operations.accounts import (
 )
 from portal.operations.subscriptions import set_subscription
 from portal.operations.tokens import active_tokens, create_token, revoke_token
-from portal.ratelimits import own_account_limit, second_factor_limit
 from portal.settings import site_settings
+from portal.views.guesses import own_account_limit, second_factor_limit
 from portal.views.helpers import MAX_ID
 
 NOTICES_SHOWN = 50

@@ -54,8 +54,8 @@ from portal.operations.workflow_admin import (
     remove_status,
     set_transitions,
 )
-from portal.ratelimits import second_factor_limit
 from portal.settings import site_settings
+from portal.views.guesses import second_factor_limit
 from portal.views.helpers import MAX_ID, carry_out, page_number, paginate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

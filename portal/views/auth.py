@@ -35,7 +35,7 @@ from portal.operations.accounts import (
     send_verification,
     valid_token,
 )
-from portal.ratelimits import (
+from portal.views.guesses import (
     own_account_limit,
     second_factor_limit,
     visitor_form_limit,
