@@ -165,6 +165,9 @@ def load_config(instance_path: str, env: dict | None = None) -> dict:
     return {
         "PORTAL_ENV": portal_env,
         "SECRET_KEY": secret,
+        # Werkzeug's scrypt; not read from the environment: only the test suite sets a
+        # cheaper one (tests/conftest.py), and one test checks the real one.
+        "PASSWORD_HASH_METHOD": "scrypt",
         "TWO_FACTOR_KEYS": _two_factor_keys(env, secret),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},

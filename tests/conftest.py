@@ -24,7 +24,10 @@ from portal.search import apply_pending, get_backend, queue_reindex
 pytest_plugins = ["browser"]
 
 PASSWORD = "correct horse battery"
-PASSWORD_HASH = generate_password_hash(PASSWORD)
+# One round instead of scrypt's 50 ms a check: the suite signs in thousands of times, and
+# tests who may, not how hard a hash is to break (test_auth.py checks the real method).
+CHEAP_HASH = "pbkdf2:sha256:1"
+PASSWORD_HASH = generate_password_hash(PASSWORD, method=CHEAP_HASH)
 
 
 def database_url(tmp_path_factory) -> str:
@@ -46,6 +49,7 @@ def app(tmp_path_factory):
             "WTF_CSRF_ENABLED": False,
             "MAIL_URL": f"file://{instance / 'mail'}",
             "BASE_URL": "http://localhost",
+            "PASSWORD_HASH_METHOD": CHEAP_HASH,
         }
     )
     with app.app_context():

@@ -11,15 +11,11 @@ import hashlib
 import json
 import re
 import tomllib
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
 from sqlalchemy import inspect
-from werkzeug.security import generate_password_hash
 
 from conftest import PASSWORD, Factory, empty_tables
 from portal import totp
@@ -338,21 +334,6 @@ def _matching(table, key: tuple) -> list:
     return [column == value for column, value in zip(table.primary_key.columns, key, strict=True)]
 
 
-# A thousand rounds instead of scrypt: the matrix signs in, signs up and resets passwords
-# about forty times, and what it tests is who may, not how hard a hash is to break.
-quick_hash = partial(generate_password_hash, method="pbkdf2:sha256:1000")
-
-
-@contextmanager
-def quick_password_hashing():
-    """While the world lives, passwords are hashed (and so checked) cheaply."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(accounts, "generate_password_hash", quick_hash)
-        # Sign-ins with an unknown address check a password against this all the same.
-        patch.setattr(accounts, "_DUMMY_HASH", quick_hash("not a real password"))
-        yield
-
-
 def sign_in_with(app):
     """A sign_in for build_world: the person signs in through the real form."""
 
@@ -384,9 +365,6 @@ def build_world(app, sign_in, bookkeeping=()) -> World:
     }
     newcomer = make.user(name="Nina Newcomer", email="newcomer@example.com")
     secured = make.user(name="Tess Twofactor", email="twofactor@example.com")
-    with app.app_context():
-        db.session.execute(db.update(User).values(password_hash=quick_hash(PASSWORD)))
-        db.session.commit()
     features = make.board("features")
     lab = make.board("lab", categories=(), is_private=True)
     values = world.values

@@ -363,3 +363,21 @@ def test_file_mailer_writes_eml_files(client, app, tmp_path):
     message = message_from_bytes(written.read_bytes(), policy=policy.default)
     assert message["To"] == "eml@example.com"
     assert link_in(message, "/verify/")
+
+
+def test_a_site_stores_passwords_with_scrypt_and_signs_in_with_them(app, client, monkeypatch):
+    """The suite hashes cheaply (conftest's CHEAP_HASH); a site as configured does not."""
+    from portal.config import load_config
+
+    method = load_config(app.instance_path, {"PORTAL_ENV": "development"})["PASSWORD_HASH_METHOD"]
+    monkeypatch.setitem(app.config, "PASSWORD_HASH_METHOD", method)
+    form = {"email": "sam@example.com", "name": "Sam", "password": "a long passphrase"}
+    assert client.post("/signup", data=form).status_code == 303
+    with app.app_context():
+        stored = db.session.scalar(db.select(User.password_hash).filter_by(email=form["email"]))
+    assert stored.startswith("scrypt:")
+    client.post("/signout")
+    signed_in = client.post("/signin", data={"email": form["email"], "password": form["password"]})
+    assert signed_in.status_code == 303
+    wrong = client.post("/signin", data={"email": "nobody@example.com", "password": "whatever"})
+    assert wrong.status_code == 422  # the unknown address is checked against scrypt too

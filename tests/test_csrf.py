@@ -13,7 +13,7 @@ import re
 import pytest
 
 from conftest import PASSWORD, empty_tables
-from matrix import WRITES, build_world, load_matrix, quick_password_hashing
+from matrix import WRITES, build_world, load_matrix
 from portal import create_app
 from portal.extensions import db, limiter
 
@@ -53,6 +53,7 @@ def strict(app, tmp_path_factory):
             "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
             "WTF_CSRF_ENABLED": True,
             "BASE_URL": SITE,
+            "PASSWORD_HASH_METHOD": app.config["PASSWORD_HASH_METHOD"],
         }
     )
     yield strict
@@ -91,11 +92,10 @@ def sign_in_with_token(app):
 
 @pytest.fixture(scope="module")
 def world(strict):
-    with quick_password_hashing():
-        built = build_world(strict, sign_in_with_token(strict), BOOKKEEPING)
-        fetch_token(strict, built.people["visitor"], "/signin")
-        built.remember()
-        yield built
+    built = build_world(strict, sign_in_with_token(strict), BOOKKEEPING)
+    fetch_token(strict, built.people["visitor"], "/signin")
+    built.remember()
+    yield built
     with strict.app_context():
         empty_tables()
 

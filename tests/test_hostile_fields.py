@@ -34,7 +34,6 @@ from matrix import (
     app_routes,
     build_world,
     load_matrix,
-    quick_password_hashing,
     sign_in_with,
 )
 from portal.api.openapi import openapi_document
@@ -107,14 +106,13 @@ def world(app):
     limits = dict(app.config["RATE_LIMITS"])
     # Hundreds of requests per route from one person are the point, not a limit's answer.
     app.config["RATE_LIMITS"].update({name: "1000000 per minute" for name in limits})
-    with quick_password_hashing():
-        built = build_world(app, sign_in_with(app), BOOKKEEPING)
-        pending = Person("pending", None, None)
-        first_step = {"email": "twofactor@example.com", "password": PASSWORD}
-        pending.keep(app.test_client(use_cookies=False).post("/signin", data=first_step))
-        built.people["pending"] = pending
-        built.remember()
-        yield built
+    built = build_world(app, sign_in_with(app), BOOKKEEPING)
+    pending = Person("pending", None, None)
+    first_step = {"email": "twofactor@example.com", "password": PASSWORD}
+    pending.keep(app.test_client(use_cookies=False).post("/signin", data=first_step))
+    built.people["pending"] = pending
+    built.remember()
+    yield built
     app.config["RATE_LIMITS"].update(limits)
     with app.app_context():
         empty_tables()

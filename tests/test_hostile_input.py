@@ -23,13 +23,11 @@ from hostile import (
     webhook_url,
     xss_payloads,
 )
-from werkzeug.security import generate_password_hash
 
 from conftest import PASSWORD, htmx_headers
 from portal.extensions import db
 from portal.markup import clean_text
 from portal.models import Board, Category, Comment, Flag, Idea, Role, StatusChange, User, Webhook
-from portal.operations import accounts
 from portal.settings import site_settings
 
 EXTRA = [
@@ -71,17 +69,6 @@ def generous_limits(app, roomy_limits):
     app.config["SEARCH_APPLY_IN_REQUEST"] = False
     yield
     app.config["SEARCH_APPLY_IN_REQUEST"] = True
-
-
-def quick_hash(password: str) -> str:
-    return generate_password_hash(password, method="pbkdf2:sha256:1")
-
-
-@pytest.fixture
-def fast_hashing(monkeypatch):
-    """One hash round instead of scrypt: these tests are about text, not password strength."""
-    monkeypatch.setattr(accounts, "generate_password_hash", quick_hash)
-    monkeypatch.setattr(accounts, "_DUMMY_HASH", quick_hash("not a real password"))
 
 
 @pytest.fixture
@@ -156,7 +143,7 @@ def test_comments(client, auth, make, generous_limits, hostile):
         assert_inert(fragment, f"comments fragment {number}")
 
 
-def test_sign_up_display_name(app, make, generous_limits, fast_hashing, hostile):
+def test_sign_up_display_name(app, make, generous_limits, hostile):
     idea = make.idea(make.board(), make.user())
     for n, text in enumerate(hostile):
         client = app.test_client()
@@ -179,7 +166,7 @@ def test_sign_up_display_name(app, make, generous_limits, fast_hashing, hostile)
     assert_inert(app.test_client().get(f"/ideas/{idea}"), "idea with naughty commenters")
 
 
-def test_sign_in_and_reset_fields(client, generous_limits, fast_hashing, hostile):
+def test_sign_in_and_reset_fields(client, generous_limits, hostile):
     for text in hostile:
         assert_inert(client.post("/signin", data={"email": text, "password": text}), text)
         assert_inert(client.post("/reset", data={"email": text}), text)

@@ -16,7 +16,6 @@ from matrix import (
     build_world,
     is_sign_in_redirect,
     load_matrix,
-    quick_password_hashing,
     sign_in_with,
 )
 from portal.extensions import limiter
@@ -34,8 +33,7 @@ def _clean_state():
 
 @pytest.fixture(scope="module")
 def world(app):
-    with quick_password_hashing():
-        yield build_world(app, sign_in_with(app), BOOKKEEPING)
+    yield build_world(app, sign_in_with(app), BOOKKEEPING)
     with app.app_context():
         empty_tables()
 

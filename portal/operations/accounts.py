@@ -5,6 +5,7 @@ import base64
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from functools import cache
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, render_template, url_for
@@ -51,8 +52,6 @@ PASSWORD_MIN = 10
 NAME_MAX = 80
 TOKEN_LIFETIMES = {"verify": timedelta(hours=48), "reset": timedelta(hours=1)}
 LINK_USED = _l("This link has expired or was already used. Ask for a new one.")
-# Checked against when the email is unknown, so a miss costs as much time as a hit.
-_DUMMY_HASH = generate_password_hash("not a real password")
 # Writing last_seen_at on every request would make each page a write; once a minute is
 # enough to show when a session was last used and to end idle ones.
 SESSION_TOUCH_INTERVAL = timedelta(minutes=1)
@@ -71,6 +70,18 @@ def normalise_email(email: str) -> str:
         return validate_email(clean_text(email), check_deliverability=False).normalized.lower()
     except EmailNotValidError:
         raise ValidationError({"email": _("Enter a valid email address.")}) from None
+
+
+def hash_password(password: str) -> str:
+    """The stored form of a password, by the site's PASSWORD_HASH_METHOD (scrypt; the test
+    suite's is cheap: it tests who may sign in, not how hard a hash is to break)."""
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+@cache
+def _dummy_hash(method: str) -> str:
+    """Checked against when the email is unknown, so a miss costs as much time as a hit."""
+    return generate_password_hash("not a real password", method=method)
 
 
 def _check_password(password: str, field: str = "password") -> None:
@@ -165,7 +176,7 @@ def register_user(email, name, password, role=Role.CUSTOMER, verified=False) -> 
     if not 1 <= len(name) <= NAME_MAX:
         raise ValidationError({"name": _("Your name needs 1 to %(max)d characters.", max=NAME_MAX)})
     _check_password(password)
-    password_hash = generate_password_hash(password)  # also for taken addresses: same time
+    password_hash = hash_password(password)  # also for taken addresses: same time
     existing = find_user(email)
     if existing is not None:
         link = absolute_url("auth.reset_request")
@@ -197,7 +208,7 @@ def authenticate(email: str, password: str) -> User | None:
     except ValidationError:
         user = None
     if user is None or not user.is_active:
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password or "")
         return None
     return user if check_password_hash(user.password_hash, password or "") else None
 
@@ -233,7 +244,7 @@ def reset_password(token: str, password: str) -> User:
 
 def set_password(user: User, password: str) -> None:
     _check_password(password)
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = hash_password(password)
 
 
 def change_password(user: User, current: str, new: str) -> None:
