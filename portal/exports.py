@@ -10,7 +10,6 @@ from sqlalchemy import func, or_
 from sqlalchemy.orm import aliased, contains_eager, joinedload
 
 from portal import workflow
-from portal.api.serialize import idea_json, iso
 from portal.extensions import db
 from portal.i18n import english
 from portal.i18n import gettext as _
@@ -32,6 +31,7 @@ from portal.models import (
 from portal.notifications import visible_notices
 from portal.operations import PermissionDenied
 from portal.operations.audit import record_audit
+from portal.representations import idea_json, iso
 
 IDEA_COLUMNS = [
     "number", "title", "board", "category", "status", "status_label", "vote_count", "voters",

@@ -15,7 +15,6 @@ from sqlalchemy.orm import joinedload
 from portal import workflow
 from portal.api.errors import Unauthenticated, api_error
 from portal.api.inputs import field, json_body, paging, query_choice, query_int
-from portal.api.serialize import board_json, comment_json, idea_json, iso
 from portal.extensions import csrf, db, login_manager
 from portal.i18n import english
 from portal.markup import clean_text
@@ -30,6 +29,7 @@ from portal.operations.status import change_status
 from portal.operations.tokens import token_hash, user_for_token
 from portal.operations.votes import cast_vote, retract_vote
 from portal.ratelimits import named_limit
+from portal.representations import board_json, comment_json, idea_json, iso
 from portal.search import SearchQuery, search_ideas, similar_ideas
 from portal.views.helpers import MAX_ID, get_idea, visible_boards
 from portal.views.public import SORTS, listed_ideas, my_votes

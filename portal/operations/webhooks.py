@@ -27,7 +27,6 @@ from urllib.parse import quote, urlsplit
 from flask import current_app
 from flask_babel import format_number
 
-from portal.api.serialize import comment_json, idea_json, iso, person_json
 from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
@@ -45,6 +44,7 @@ from portal.operations import Conflict, ValidationError
 from portal.operations.admin import require_admin
 from portal.operations.audit import record_audit
 from portal.outbox import GiveUp
+from portal.representations import comment_json, idea_json, iso, person_json
 
 WEBHOOK = "webhook"  # the outbox kind
 EVENTS = {
