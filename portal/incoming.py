@@ -124,11 +124,13 @@ class StorableInput:
 
 
 class RowNumber(IntegerConverter):
-    """<int:...> in every route: a number larger than any row's id matches no route (404)."""
+    """<int:...> in every route: a number larger than any row's id reaches the view as 0,
+    which names no row, so the view answers 404 as for any unknown number. (Refusing it in
+    the converter instead lets Werkzeug answer 405 where another method's route matches.)"""
 
-    def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(map, *args, **kwargs)
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        return number if number <= MAX_ID else 0
 
 
 def refuse_nul_in_path(_endpoint, values) -> None:

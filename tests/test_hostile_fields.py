@@ -492,6 +492,21 @@ def test_nul_and_lone_surrogates_are_cleaned_before_any_view_reads_them(world):
     assert raw.status_code == 200 and "%FF" in raw.text  # read as if sent percent-encoded
 
 
+def test_a_number_beyond_any_row_is_an_unknown_number(world):
+    """404 as for any unknown idea, by every method: never 405 nor 500 (SQLite cannot even
+    compare a number that large)."""
+    huge = str(2**63)
+    for rule, method, path, role in [
+        ("/api/v1/ideas/<int:number>/comments", "POST", f"/api/v1/ideas/{huge}/comments", "owner"),
+        ("/api/v1/ideas/<int:number>/vote", "PUT", f"/api/v1/ideas/{huge}/vote", "customer"),
+        ("/ideas/<int:number>/vote", "POST", f"/ideas/{huge}/vote", "customer"),
+    ]:
+        (row, *_) = rows_of(rule, method)
+        kind = "application/json" if row.is_api else "application/x-www-form-urlencoded"
+        answer = send(world, row, role, path, b"{}" if row.is_api else b"", kind)
+        assert answer.status_code == 404, (method, path, answer.status_code)
+
+
 def test_pages_take_forms_not_json(world):
     (row,) = [row for row in rows_of("/b/<slug>/new", "POST") if not row.case]
     before = world.snapshot()

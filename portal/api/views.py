@@ -17,6 +17,7 @@ from portal.api.errors import Unauthenticated, api_error
 from portal.api.inputs import field, json_body, paging, query_choice, query_int
 from portal.extensions import csrf, db, login_manager
 from portal.i18n import english
+from portal.incoming import MAX_ID
 from portal.markup import clean_text
 from portal.models import Comment, Idea
 from portal.operations import ValidationError
@@ -28,12 +29,18 @@ from portal.operations.merges import merge_ideas
 from portal.operations.status import change_status
 from portal.operations.tokens import token_hash, user_for_token
 from portal.operations.votes import cast_vote, retract_vote
+from portal.queries import (
+    QUERY_MAX,
+    SORTS,
+    get_idea,
+    ideas_by_number,
+    listed_ideas,
+    my_votes,
+    visible_boards,
+)
 from portal.ratelimits import named_limit
 from portal.representations import board_json, comment_json, idea_json, iso
 from portal.search import SearchQuery, search_ideas, similar_ideas
-from portal.views.helpers import MAX_ID, get_idea, visible_boards
-from portal.views.public import SORTS, listed_ideas, my_votes
-from portal.views.search import QUERY_MAX, ideas_by_number
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -89,7 +96,8 @@ def signed_in():
 def idea_answer(idea: Idea, status: int = 200):
     """One idea; "held" tells its author when it waits for a moderator (after a post or an
     edit on a board that holds new posts)."""
-    answer = idea_json(idea, my_votes([idea]).get(idea.id, 0)) | {"held": idea.is_held}
+    weight = my_votes(current_user, [idea]).get(idea.id, 0)
+    answer = idea_json(idea, weight) | {"held": idea.is_held}
     response = jsonify(answer)
     response.status_code = status
     if status == 201:
@@ -103,7 +111,7 @@ def paged(key: str, items: list[dict], page: int, per_page: int, total: int) -> 
 
 
 def ideas_json(ideas: list[Idea]) -> list[dict]:
-    mine = my_votes(ideas)
+    mine = my_votes(current_user, ideas)
     return [idea_json(idea, mine.get(idea.id, 0)) for idea in ideas]
 
 
@@ -351,7 +359,7 @@ def search():
     result = search_ideas(query)
     found = ideas_by_number([hit.number for hit in result.hits])
     ideas = [found[hit.number] for hit in result.hits if hit.number in found]
-    mine = my_votes(ideas)
+    mine = my_votes(current_user, ideas)
     snippets = {hit.number: str(hit.snippet) for hit in result.hits}
     return {
         "hits": [

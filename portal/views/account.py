@@ -28,6 +28,7 @@ from portal.forms import (
 )
 from portal.i18n import gettext as _
 from portal.i18n import ngettext
+from portal.incoming import MAX_ID
 from portal.models import Board, Idea, Notification, Vote, utcnow
 from portal.notifications import read_unsubscribe_token, visible_notices
 from portal.operations import OperationError, ValidationError, accounts
@@ -41,7 +42,6 @@ from portal.operations.subscriptions import set_subscription
 from portal.operations.tokens import active_tokens, create_token, revoke_token
 from portal.settings import site_settings
 from portal.views.guesses import own_account_limit, second_factor_limit
-from portal.views.helpers import MAX_ID
 
 NOTICES_SHOWN = 50
 

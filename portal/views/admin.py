@@ -21,6 +21,7 @@ from portal.extensions import db
 from portal.htmx import render
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
+from portal.incoming import MAX_ID
 from portal.models import (
     AuditEntry,
     BlockedTransition,
@@ -56,7 +57,7 @@ from portal.operations.workflow_admin import (
 )
 from portal.settings import site_settings
 from portal.views.guesses import second_factor_limit
-from portal.views.helpers import MAX_ID, carry_out, page_number, paginate
+from portal.views.helpers import carry_out, page_number, paginate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -9,7 +9,8 @@ from portal.htmx import render
 from portal.i18n import gettext as _
 from portal.models import Role, User
 from portal.operations.status import assign_idea
-from portal.views.helpers import carry_out, get_idea, idea_url, visible_boards
+from portal.queries import get_idea, visible_boards
+from portal.views.helpers import carry_out, idea_url
 
 bp = Blueprint("dashboard", __name__)
 

@@ -7,15 +7,13 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy.orm import joinedload
 
 from portal import workflow
 from portal.extensions import db
 from portal.i18n import short_date, time_ago
-from portal.incoming import MAX_ID
 from portal.markup import stored_html
 from portal.memberpages import slot
-from portal.models import Board, Idea, Role, StatusChange
+from portal.models import Board, Idea, Role
 from portal.notifications import unread_count
 from portal.operations import OperationError, ValidationError
 from portal.operations.accounts import absolute_url
@@ -32,27 +30,6 @@ def get_board(slug: str) -> Board:
     if board is None or not board.can_view(current_user):
         abort(404)
     return board
-
-
-def get_idea(number: int) -> Idea:
-    """Return the idea the current user may see; 404 otherwise."""
-    if number > MAX_ID:
-        abort(404)
-    idea = db.session.scalar(
-        db.select(Idea)
-        .options(joinedload(Idea.board), joinedload(Idea.author), joinedload(Idea.category))
-        .filter_by(number=number)
-    )
-    if idea is None or not idea.can_view(current_user):
-        abort(404)
-    return idea
-
-
-def visible_boards() -> list[Board]:
-    query = db.select(Board).order_by(Board.position, Board.name)
-    if not (current_user.is_authenticated and current_user.is_staff):
-        query = query.filter_by(is_private=False)
-    return db.session.scalars(query).all()
 
 
 @dataclass
@@ -91,18 +68,6 @@ def safe_next(default: str) -> str:
     ):
         return target
     return default
-
-
-def latest_status_changes(ideas, answered_only: bool = False) -> dict[int, StatusChange]:
-    """Each idea's newest status change (only those with a public response, if asked)."""
-    query = (
-        db.select(StatusChange)
-        .where(StatusChange.idea_id.in_([idea.id for idea in ideas]))
-        .order_by(StatusChange.created_at)
-    )
-    if answered_only:
-        query = query.where(StatusChange.response != "")
-    return {change.idea_id: change for change in db.session.scalars(query)}
 
 
 def idea_url(idea: Idea) -> str:

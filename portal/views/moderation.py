@@ -19,8 +19,9 @@ from portal.operations.moderation import (
     pin_comment,
     review_queue,
 )
+from portal.queries import get_idea
 from portal.search import similar_ideas
-from portal.views.helpers import carry_out, get_idea, idea_url, safe_next
+from portal.views.helpers import carry_out, idea_url, safe_next
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderation")
 MODELS = {"idea": Idea, "comment": Comment}

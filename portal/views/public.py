@@ -13,7 +13,7 @@ from portal.extensions import db
 from portal.forms import CommentForm, IdeaForm, StatusForm, show_errors
 from portal.htmx import render, render_or_redirect, wants_fragment
 from portal.i18n import gettext as _
-from portal.i18n import lazy_gettext as _l
+from portal.incoming import MAX_ID
 from portal.insights import team_promise
 from portal.markup import clean_text
 from portal.models import Comment, Idea, Merge, Role, Subscription, User, Vote
@@ -31,37 +31,30 @@ from portal.operations.votes import (
     vote_state,
     votes_left,
 )
+from portal.queries import (
+    SORTS,
+    board_query,
+    get_idea,
+    ideas_by_number,
+    latest_status_changes,
+    listed_ideas,
+    my_votes,
+    visible_boards,
+)
 from portal.ratelimits import named_limit
 from portal.search import similar_ideas
 from portal.settings import site_settings
 from portal.views.helpers import (
-    MAX_ID,
     atom_feed,
     carry_out,
     get_board,
-    get_idea,
     idea_url,
-    latest_status_changes,
     page_number,
     paginate,
     safe_next,
-    visible_boards,
 )
 
 bp = Blueprint("public", __name__)
-
-SORTS = {
-    "trending": (_l("Trending"), Idea.trending),
-    "top": (_l("Top"), Idea.vote_count),
-    "new": (_l("New"), Idea.created_at),
-    "updated": (_l("Recently updated"), Idea.updated_at),
-    "comments": (_l("Most discussed"), Idea.comment_count),
-}
-
-
-def listed_ideas():
-    """Ideas anyone may see in a list: not hidden, deleted, held or merged away."""
-    return db.select(Idea).where(Idea.public_clause())
 
 
 @bp.get("/")
@@ -106,32 +99,6 @@ def board_filters(board) -> dict:
     }
 
 
-def board_query(board, filters):
-    query = listed_ideas().where(Idea.board_id == board.id)
-    if filters["status"]:
-        query = query.where(Idea.status == filters["status"])
-    else:
-        query = query.where(Idea.status != workflow.DUPLICATE)
-    if filters["category"]:
-        category = next(c for c in board.categories if c.slug == filters["category"])
-        query = query.where(Idea.category_id == category.id)
-    column = SORTS[filters["sort"]][1]
-    return query.options(joinedload(Idea.category), joinedload(Idea.author)).order_by(
-        column.desc(), Idea.id.desc()
-    )
-
-
-def my_votes(ideas) -> dict[int, int]:
-    if not current_user.is_authenticated or not ideas:
-        return {}
-    rows = db.session.execute(
-        db.select(Vote.idea_id, Vote.weight).where(
-            Vote.user_id == current_user.id, Vote.idea_id.in_([i.id for i in ideas])
-        )
-    )
-    return dict(rows.all())
-
-
 @bp.get("/b/<slug>")
 def board(slug):
     if (shared := memberpages.serve()) is not None:
@@ -139,7 +106,7 @@ def board(slug):
     board = get_board(slug)
     filters = board_filters(board)
     page = paginate(board_query(board, filters), page_number(), current_app.config["PER_PAGE"])
-    weights = my_votes(page.items)
+    weights = my_votes(current_user, page.items)
     response = render(
         "public/board.html",
         "idea_list",
@@ -302,15 +269,13 @@ def submit(slug):
 
 def similar_to(board, title) -> dict:
     """Ideas like this title on this board, to show before a duplicate is posted."""
-    from portal.views.search import ideas_by_number
-
     numbers = similar_ideas(clean_text(title or ""), [board.slug])
     ideas = ideas_by_number(numbers)
     similar = [ideas[n] for n in numbers if n in ideas]
     if not similar:
         return {}
     responses = latest_status_changes(similar, answered_only=True)
-    return {"similar": similar, "responses": responses, "my_votes": my_votes(similar)}
+    return {"similar": similar, "responses": responses, "my_votes": my_votes(current_user, similar)}
 
 
 @bp.route("/ideas/<int:number>/edit", methods=["GET", "POST"])

@@ -10,14 +10,8 @@ from portal.extensions import db
 from portal.htmx import render
 from portal.i18n import gettext as _
 from portal.models import Idea, utcnow
-from portal.views.helpers import (
-    atom_feed,
-    latest_status_changes,
-    page_number,
-    paginate,
-    public_boards,
-    visible_boards,
-)
+from portal.queries import latest_status_changes, visible_boards
+from portal.views.helpers import atom_feed, page_number, paginate, public_boards
 
 bp = Blueprint("roadmap", __name__)
 

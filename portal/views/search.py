@@ -2,29 +2,21 @@
 
 from flask import Blueprint, current_app, request
 from flask_login import current_user
-from sqlalchemy.orm import joinedload
 
 from portal import workflow
-from portal.extensions import db
 from portal.htmx import render
 from portal.markup import clean_text
-from portal.models import Idea
+from portal.queries import (
+    QUERY_MAX,
+    ideas_by_number,
+    latest_status_changes,
+    my_votes,
+    visible_boards,
+)
 from portal.search import SearchQuery, search_ideas, similar_ideas
-from portal.views.helpers import latest_status_changes, page_number, visible_boards
-from portal.views.public import my_votes
+from portal.views.helpers import page_number
 
 bp = Blueprint("search", __name__)
-
-QUERY_MAX = 200
-
-
-def ideas_by_number(numbers) -> dict[int, Idea]:
-    ideas = db.session.scalars(
-        db.select(Idea)
-        .options(joinedload(Idea.board), joinedload(Idea.category), joinedload(Idea.author))
-        .where(Idea.number.in_(numbers))
-    ).all()
-    return {idea.number: idea for idea in ideas if idea.can_view(current_user)}
 
 
 @bp.get("/search")
@@ -53,7 +45,7 @@ def search():
         result=result,
         hits=hits,
         boards={b.slug: b.name for b in boards},
-        my_votes=my_votes([idea for _, idea in hits]),
+        my_votes=my_votes(current_user, [idea for _, idea in hits]),
         has_next=query.page * query.per_page < result.total,
     )
 
@@ -71,5 +63,5 @@ def similar():
         "similar",
         similar=similar,
         responses=latest_status_changes(similar, answered_only=True),
-        my_votes=my_votes(similar),
+        my_votes=my_votes(current_user, similar),
     )

@@ -1,0 +1,100 @@
+"""The reads that pages and the API share: board listings, the boards and ideas a person may
+see, their votes and the latest status changes. Below the views and the API; never writes."""
+
+from flask import abort
+from flask_login import current_user
+from sqlalchemy.orm import joinedload
+
+from portal import workflow
+from portal.extensions import db
+from portal.i18n import lazy_gettext as _l
+from portal.incoming import MAX_ID
+from portal.models import Board, Idea, StatusChange, Vote
+
+# The longest search text or typed title read from a request (pages and API alike).
+QUERY_MAX = 200
+
+SORTS = {
+    "trending": (_l("Trending"), Idea.trending),
+    "top": (_l("Top"), Idea.vote_count),
+    "new": (_l("New"), Idea.created_at),
+    "updated": (_l("Recently updated"), Idea.updated_at),
+    "comments": (_l("Most discussed"), Idea.comment_count),
+}
+
+
+def listed_ideas():
+    """Ideas anyone may see in a list: not hidden, deleted, held or merged away."""
+    return db.select(Idea).where(Idea.public_clause())
+
+
+def board_query(board, filters):
+    """A board's listed ideas narrowed and sorted by filters (sort, status, category)."""
+    query = listed_ideas().where(Idea.board_id == board.id)
+    if filters["status"]:
+        query = query.where(Idea.status == filters["status"])
+    else:
+        query = query.where(Idea.status != workflow.DUPLICATE)
+    if filters["category"]:
+        category = next(c for c in board.categories if c.slug == filters["category"])
+        query = query.where(Idea.category_id == category.id)
+    column = SORTS[filters["sort"]][1]
+    return query.options(joinedload(Idea.category), joinedload(Idea.author)).order_by(
+        column.desc(), Idea.id.desc()
+    )
+
+
+def visible_boards() -> list[Board]:
+    """The boards the current user may see: private ones only for staff."""
+    query = db.select(Board).order_by(Board.position, Board.name)
+    if not (current_user.is_authenticated and current_user.is_staff):
+        query = query.filter_by(is_private=False)
+    return db.session.scalars(query).all()
+
+
+def get_idea(number: int) -> Idea:
+    """Return the idea the current user may see; 404 otherwise."""
+    if number > MAX_ID:
+        abort(404)
+    idea = db.session.scalar(
+        db.select(Idea)
+        .options(joinedload(Idea.board), joinedload(Idea.author), joinedload(Idea.category))
+        .filter_by(number=number)
+    )
+    if idea is None or not idea.can_view(current_user):
+        abort(404)
+    return idea
+
+
+def ideas_by_number(numbers) -> dict[int, Idea]:
+    """The ideas with these numbers that the current user may see, keyed by number."""
+    ideas = db.session.scalars(
+        db.select(Idea)
+        .options(joinedload(Idea.board), joinedload(Idea.category), joinedload(Idea.author))
+        .where(Idea.number.in_(numbers))
+    ).all()
+    return {idea.number: idea for idea in ideas if idea.can_view(current_user)}
+
+
+def my_votes(user, ideas) -> dict[int, int]:
+    """The weight of the user's vote on each of these ideas they voted for, by idea id."""
+    if not user.is_authenticated or not ideas:
+        return {}
+    rows = db.session.execute(
+        db.select(Vote.idea_id, Vote.weight).where(
+            Vote.user_id == user.id, Vote.idea_id.in_([i.id for i in ideas])
+        )
+    )
+    return dict(rows.all())
+
+
+def latest_status_changes(ideas, answered_only: bool = False) -> dict[int, StatusChange]:
+    """Each idea's newest status change (only those with a public response, if asked)."""
+    query = (
+        db.select(StatusChange)
+        .where(StatusChange.idea_id.in_([idea.id for idea in ideas]))
+        .order_by(StatusChange.created_at)
+    )
+    if answered_only:
+        query = query.where(StatusChange.response != "")
+    return {change.idea_id: change for change in db.session.scalars(query)}
