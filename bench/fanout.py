@@ -38,8 +38,8 @@ from portal.models import (  # noqa: E402
 )
 from portal.notifications import FANOUT  # noqa: E402
 from portal.operations.ideas import submit_idea  # noqa: E402
-from portal.outbox import deliver  # noqa: E402
 from portal.search import get_backend  # noqa: E402
+from portal.worker import deliver  # noqa: E402
 
 STATUSES = ["under_review", "planned", "started", "under_review", "planned"]
 

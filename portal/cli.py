@@ -156,7 +156,7 @@ def rotate_two_factor_key_command():
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 def worker_command(once):
     """Send queued emails and webhooks until stopped, retrying failures with backoff."""
-    from portal.outbox import catch_up_search, drain, run_worker
+    from portal.worker import catch_up_search, drain, run_worker
 
     if once:
         catch_up_search()

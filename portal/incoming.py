@@ -17,7 +17,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 from werkzeug.routing import IntegerConverter
 
-from portal.operations import OperationError
+from portal.errors import OperationError
 
 # The largest id a 32-bit column holds: SQLite raises on larger numbers instead of finding none.
 MAX_ID = 2**31 - 1

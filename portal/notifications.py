@@ -32,6 +32,7 @@ from portal.models import (
     Vote,
     utcnow,
 )
+from portal.outbox import queue_email
 
 FANOUT = "fanout"
 NOTICE_MAX = 300
@@ -317,8 +318,6 @@ def send_update(user: User, idea: Idea | None, subject, template: str, **context
     """Queue one mail about idea (None: a digest), with a one-click unsubscribe (RFC 8058).
 
     Written in the recipient's language: subject is a lazy text, made in it too."""
-    from portal.outbox import queue_email  # the outbox imports this module to fan out
-
     token = unsubscribe_token(user, idea)
     unsubscribe = url_for("account.unsubscribe", token=token, _external=True)
     context = {

@@ -9,10 +9,10 @@ from functools import cache
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 
+from portal.errors import OperationError
 from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.models import User
-from portal.operations import OperationError
 
 log = logging.getLogger(__name__)
 

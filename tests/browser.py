@@ -18,8 +18,8 @@ from werkzeug.serving import make_server
 from conftest import Factory, empty_tables, free_port
 from portal import create_app
 from portal.extensions import db
-from portal.outbox import drain
 from portal.search import get_backend
+from portal.worker import drain
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -17,8 +17,8 @@ from portal import create_app
 from portal.extensions import db, limiter
 from portal.models import Board, Category, Role, User, utcnow
 from portal.operations.ideas import submit_idea
-from portal.outbox import drain
 from portal.search import apply_pending, get_backend, queue_reindex
+from portal.worker import drain
 
 # The browser suites' chromium and live server (tests/browser.py).
 pytest_plugins = ["browser"]

@@ -14,7 +14,7 @@ import pytest
 from conftest import PASSWORD, Auth, text_and_html
 from portal.extensions import db
 from portal.models import AccountToken, OutboxMessage, User, utcnow
-from portal.outbox import drain
+from portal.worker import drain
 
 CHECK_EMAIL = "Check your email: we sent you a link to confirm your address."
 NO_MATCH = "That email and password do not match an account."

@@ -22,7 +22,7 @@ from portal.models import Comment, Idea, Role, User, Vote, utcnow
 from portal.operations.tokens import create_token, user_for_token
 from portal.operations.votes import cast_vote
 from portal.operations.webhooks import EVENTS, create_webhook
-from portal.outbox import drain
+from portal.worker import drain
 
 pytestmark = pytest.mark.browser
 

@@ -26,7 +26,7 @@ from portal.models import (
 from portal.notifications import queue_digests
 from portal.operations.status import change_status
 from portal.operations.votes import cast_vote
-from portal.outbox import drain
+from portal.worker import drain
 
 ANSWER = "Official: we ship it in March."
 

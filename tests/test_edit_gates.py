@@ -17,7 +17,7 @@ from portal.models import (
     WebhookDelivery,
     utcnow,
 )
-from portal.outbox import drain
+from portal.worker import drain
 
 LINKS = "Cheap offers at https://a.example, https://b.example and www.c.example"
 LINK_LIMIT = "New accounts can add at most 2 links to a post on their first day."

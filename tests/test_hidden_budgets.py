@@ -13,7 +13,7 @@ from conftest import Auth, htmx_headers
 from portal.extensions import db
 from portal.models import AuditEntry, Idea, Notification, Role, User, Vote, utcnow
 from portal.operations import votes
-from portal.outbox import drain
+from portal.worker import drain
 
 REMOVED = "an idea you voted for is no longer shown"  # not named: they may no longer see it
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event
 
-from portal import outbox
+from portal import worker
 from portal.config import ConfigError, load_config
 from portal.extensions import db
 from portal.housekeeping import PRUNE_EVERY_SECONDS, PruneSchedule, prune
@@ -449,10 +449,10 @@ def test_the_running_worker_prunes_without_being_asked(app, monkeypatch):
     add(app, mail(sent_age=OLD), mail(age=OLD, next_attempt_at=utcnow() + DAY))
     previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     # Its first idle pause asks it to stop, as systemd would.
-    monkeypatch.setattr(outbox.time, "sleep", lambda _s: signal.raise_signal(signal.SIGTERM))
+    monkeypatch.setattr(worker.time, "sleep", lambda _s: signal.raise_signal(signal.SIGTERM))
     try:
         with app.app_context():
-            outbox.run_worker(poll_seconds=0)
+            worker.run_worker(poll_seconds=0)
     finally:
         signal.signal(signal.SIGTERM, previous[0])
         signal.signal(signal.SIGINT, previous[1])

@@ -442,7 +442,7 @@ def test_every_mail_goes_through_the_catalogue(pseudo_app, make):
     from test_status import change, vote_for
 
     from portal.models import OutboxMessage
-    from portal.outbox import drain
+    from portal.worker import drain
 
     reader = make.user(name="Grete", locale="de")
     number = make.idea(make.board(), reader, "Export reports as CSV")

@@ -96,7 +96,7 @@ def test_followers_of_the_duplicate_are_told(client, make, auth, app, pair):
     auth.login(make.user(Role.MODERATOR))
     client.post(f"/ideas/{a}/merge", data={"into": str(b)})
     with app.app_context():
-        from portal.outbox import drain
+        from portal.worker import drain
 
         drain()
         merged = Notification.text.like("%was merged into%")

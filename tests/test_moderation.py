@@ -139,7 +139,7 @@ def test_moderators_hear_of_items_waiting_over_48_hours_once_a_day(client, make,
               created_at=utcnow() - timedelta(hours=50))  # fmt: skip
     make.idea(make.board("other"), make.user(), "New held post", is_held=True)
     with app.app_context():
-        from portal.outbox import drain
+        from portal.worker import drain
 
         drain()
         drain()  # the next round does not repeat it

@@ -9,7 +9,8 @@ from aiosmtpd.controller import Controller
 from conftest import free_port
 from portal.extensions import db
 from portal.models import OutboxMessage, utcnow
-from portal.outbox import drain, queue_email
+from portal.outbox import queue_email
+from portal.worker import drain
 
 
 class Inbox:

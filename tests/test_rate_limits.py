@@ -12,11 +12,11 @@ import pytest
 from flask_limiter.util import get_qualified_name
 
 from conftest import PASSWORD, Auth, htmx_headers
+from portal.config import DEFAULT_RATE_LIMITS
 from portal.extensions import db, limiter
 from portal.models import Comment, Idea, Role, User
 from portal.operations.comments import add_comment
 from portal.operations.tokens import create_token
-from portal.ratelimits import DEFAULT_RATE_LIMITS
 from portal.totp_keys import seal
 
 N = 3

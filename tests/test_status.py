@@ -11,7 +11,7 @@ from conftest import htmx_headers, text_and_html
 from portal.extensions import db
 from portal.models import AuditEntry, Idea, Notification, OutboxMessage, Role, User, utcnow
 from portal.operations.votes import cast_vote
-from portal.outbox import drain
+from portal.worker import drain
 
 
 @pytest.fixture
@@ -232,7 +232,7 @@ def test_smtp_down_then_up_delivers_every_mail_once(client, make, auth, app, ide
     try:
         change(client, idea, "planned")
         with app.app_context():
-            from portal.outbox import drain
+            from portal.worker import drain
 
             drain()  # fan-out succeeds, the mails fail and wait
             assert (

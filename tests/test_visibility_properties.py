@@ -64,8 +64,8 @@ from portal.operations.ideas import submit_idea
 from portal.operations.subscriptions import set_subscription
 from portal.operations.tokens import create_token
 from portal.operations.votes import cast_vote
-from portal.outbox import drain
 from portal.search import apply_pending, get_backend
+from portal.worker import drain
 
 # slug: (private, holds new posts, vote budget)
 BOARDS = {"open": (False, False, 3), "review": (False, True, 0), "staff": (True, False, 0)}

@@ -28,7 +28,8 @@ from portal.models import (
 )
 from portal.operations import webhooks
 from portal.operations.webhooks import EVENTS, MAX_ATTEMPTS, new_secret
-from portal.outbox import backoff, drain
+from portal.outbox import backoff
+from portal.worker import drain
 
 # -- a receiver, as a customer's integration would run one ----------------------------
 

@@ -9,7 +9,7 @@ import pytest
 from portal.extensions import db
 from portal.models import AuditEntry, BlockedTransition, CustomStatus, Idea, Merge, Role, User
 from portal.operations.votes import cast_vote
-from portal.outbox import drain
+from portal.worker import drain
 
 
 def add_status(client, **fields):

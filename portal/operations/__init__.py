@@ -1,37 +1,8 @@
 """Business rules as verb_noun functions: they change state, audit and queue, then flush.
 
-The request (or command) that calls them commits once.
+The request (or command) that calls them commits once. Their errors live in portal/errors.py.
 """
 
-from portal.i18n import gettext
+from portal.errors import Conflict, OperationError, PermissionDenied, ValidationError
 
-
-class OperationError(Exception):
-    """A rule refused the change; message is shown to the person."""
-
-    status_code = 400
-
-    def __init__(self, message: str, fields: dict[str, str] | None = None):
-        super().__init__(message)
-        self.message = message
-        self.fields = fields or {}
-
-    @property
-    def explanation(self) -> str:
-        """What to tell the person in one line: the field messages, else the message."""
-        return " ".join(self.fields.values()) or self.message
-
-
-class ValidationError(OperationError):
-    """Input broke a field rule; fields maps each field to its error."""
-
-    def __init__(self, fields: dict[str, str]):
-        super().__init__(gettext("Please correct the marked fields."), fields)
-
-
-class PermissionDenied(OperationError):
-    status_code = 403
-
-
-class Conflict(OperationError):
-    status_code = 409
+__all__ = ["Conflict", "OperationError", "PermissionDenied", "ValidationError"]
