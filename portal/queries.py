@@ -8,7 +8,6 @@ from sqlalchemy.orm import joinedload
 from portal import workflow
 from portal.extensions import db
 from portal.i18n import lazy_gettext as _l
-from portal.incoming import MAX_ID
 from portal.models import Board, Idea, StatusChange, Vote
 
 # The longest search text or typed title read from a request (pages and API alike).
@@ -54,8 +53,6 @@ def visible_boards() -> list[Board]:
 
 def get_idea(number: int) -> Idea:
     """Return the idea the current user may see; 404 otherwise."""
-    if number > MAX_ID:
-        abort(404)
     idea = db.session.scalar(
         db.select(Idea)
         .options(joinedload(Idea.board), joinedload(Idea.author), joinedload(Idea.category))

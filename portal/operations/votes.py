@@ -50,10 +50,15 @@ def _budget_used(user_id: int, board) -> int:
     )
 
 
+def takes_budget_votes(idea) -> bool:
+    """On a board with a budget, in a status that takes votes: shown, its votes count."""
+    return idea.board.has_budget and workflow.accepts_votes(idea.status)
+
+
 def holds_budget_votes(idea) -> bool:
-    """Whether votes on idea use up its voters' budget: on a board with a budget, in a
-    status that takes votes, and public (a hidden, deleted or held idea gives them back)."""
-    return idea.board.has_budget and workflow.accepts_votes(idea.status) and idea.is_public
+    """Whether votes on idea use up its voters' budget: it takes budget votes and is public
+    (a hidden, deleted or held idea gives them back)."""
+    return takes_budget_votes(idea) and idea.is_public
 
 
 def budget_room(user_id: int, idea) -> int | None:
@@ -143,7 +148,7 @@ def idea_visibility_changed(idea, was_public: bool) -> dict[int, int]:
     if was_public == idea.is_public:
         return {}
     with db.session.no_autoflush:  # the voters are locked first, then the idea's row written
-        if not (idea.board.has_budget and workflow.accepts_votes(idea.status)):
+        if not takes_budget_votes(idea):
             return {}
         if not idea.is_public:
             queue_fan_out("idea_withdrawn", idea_id=idea.id)  # thousands of voters: the worker

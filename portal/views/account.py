@@ -28,7 +28,6 @@ from portal.forms import (
 )
 from portal.i18n import gettext as _
 from portal.i18n import ngettext
-from portal.incoming import MAX_ID
 from portal.models import Board, Idea, Notification, Vote, utcnow
 from portal.notifications import read_unsubscribe_token, visible_notices
 from portal.operations import OperationError, ValidationError, accounts
@@ -136,7 +135,7 @@ def delete_account():
 @login_required
 def end_session(session_id):
     try:
-        row = accounts.end_session(current_user, session_id if session_id <= MAX_ID else 0)
+        row = accounts.end_session(current_user, session_id)
     except OperationError:
         abort(404)
     if accounts.is_current_session(current_user, row):

@@ -21,7 +21,6 @@ from portal.extensions import db
 from portal.htmx import render
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
-from portal.incoming import MAX_ID
 from portal.models import (
     AuditEntry,
     BlockedTransition,
@@ -268,7 +267,7 @@ def people_page(text: str, proof_errors: dict[int, str] | None = None, status: i
 
 def get_person(user_id: int) -> User:
     """The account with this id, deleted ones apart; 404 otherwise."""
-    user = db.session.get(User, user_id) if user_id <= MAX_ID else None
+    user = db.session.get(User, user_id)
     if user is None or user.deleted_at is not None:
         abort(404)
     return user
@@ -359,7 +358,7 @@ def audit():
 
 
 def get_webhook(hook_id: int) -> Webhook:
-    hook = db.session.get(Webhook, hook_id) if hook_id <= MAX_ID else None
+    hook = db.session.get(Webhook, hook_id)
     if hook is None:
         abort(404)
     return hook
@@ -469,7 +468,7 @@ def test_webhook(hook_id):
 def send_delivery_again(hook_id, delivery_id):
     """Queue a failed event once more; the worker sends it."""
     hook = get_webhook(hook_id)
-    delivery = db.session.get(WebhookDelivery, delivery_id) if delivery_id <= MAX_ID else None
+    delivery = db.session.get(WebhookDelivery, delivery_id)
     if delivery is None or delivery.webhook_id != hook.id:
         abort(404)
     return carry_out(lambda: send_again(current_user, delivery),

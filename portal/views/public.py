@@ -13,7 +13,6 @@ from portal.extensions import db
 from portal.forms import CommentForm, IdeaForm, StatusForm, show_errors
 from portal.htmx import render, render_or_redirect, wants_fragment
 from portal.i18n import gettext as _
-from portal.incoming import MAX_ID
 from portal.insights import team_promise
 from portal.markup import clean_text
 from portal.models import Comment, Idea, Merge, Role, Subscription, User, Vote
@@ -332,7 +331,7 @@ def comment(number):
 
 def get_comment(comment_id, check_editor=True) -> Comment:
     """The comment, when the person may see it (404) and, if asked, edit it (403)."""
-    comment = db.session.get(Comment, comment_id) if comment_id <= MAX_ID else None
+    comment = db.session.get(Comment, comment_id)
     if comment is None or not comment.can_view(current_user):
         abort(404)
     if check_editor and not comment.can_edit(current_user):
@@ -496,7 +495,7 @@ def merge(number):
 @bp.post("/merges/<int:merge_id>/undo")
 @login_required
 def undo(merge_id):
-    record = db.session.get(Merge, merge_id) if merge_id <= MAX_ID else None
+    record = db.session.get(Merge, merge_id)
     if record is None:
         abort(404)
     done = _("The merge is undone: #%(number)d has its votes back.", number=record.source.number)
