@@ -15,8 +15,9 @@ from werkzeug.security import generate_password_hash
 
 from portal import create_app
 from portal.extensions import db, limiter
-from portal.models import Board, Category, Role, User, utcnow
+from portal.models import Board, Category, Idea, Role, User, utcnow
 from portal.operations.ideas import submit_idea
+from portal.operations.votes import cast_vote
 from portal.search import apply_pending, get_backend, queue_reindex
 from portal.worker import drain
 
@@ -185,6 +186,15 @@ def auth(client):
 
 def htmx_headers(**extra) -> dict:
     return {"HX-Request": "true", **extra}
+
+
+def vote_for(app, number, *users) -> None:
+    """Vote as each user, which makes them follow the idea."""
+    with app.app_context():
+        idea = db.session.scalar(db.select(Idea).filter_by(number=number))
+        for user in users:
+            cast_vote(db.session.get(User, user.id), idea)
+        db.session.commit()
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ import pytest
 from flask_login import AnonymousUserMixin
 from sqlalchemy import event, true
 
-from conftest import Mailbox, free_port
+from conftest import Mailbox, free_port, vote_for
 from portal.extensions import db
 from portal.models import (
     Board,
@@ -25,7 +25,6 @@ from portal.models import (
 )
 from portal.notifications import queue_digests
 from portal.operations.status import change_status
-from portal.operations.votes import cast_vote
 from portal.worker import drain
 
 ANSWER = "Official: we ship it in March."
@@ -52,15 +51,6 @@ def idea_of(app, number) -> Idea:
         idea = db.session.scalar(db.select(Idea).filter_by(number=number))
         db.session.expunge(idea)
         return idea
-
-
-def vote_for(app, number, *users) -> None:
-    """Vote as each user, which makes them follow the idea."""
-    with app.app_context():
-        idea = db.session.scalar(db.select(Idea).filter_by(number=number))
-        for user in users:
-            cast_vote(db.session.get(User, user.id), idea)
-        db.session.commit()
 
 
 def answer(client, number, body=ANSWER):

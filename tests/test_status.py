@@ -7,10 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import htmx_headers, text_and_html
+from conftest import htmx_headers, text_and_html, vote_for
 from portal.extensions import db
 from portal.models import AuditEntry, Idea, Notification, OutboxMessage, Role, User, utcnow
-from portal.operations.votes import cast_vote
 from portal.worker import drain
 
 
@@ -29,14 +28,6 @@ def change(client, number, status, response="", **headers):
 def idea_row(app, number) -> Idea:
     with app.app_context():
         return db.session.scalar(db.select(Idea).filter_by(number=number))
-
-
-def vote_for(app, number, *users) -> None:
-    with app.app_context():
-        idea = db.session.scalar(db.select(Idea).filter_by(number=number))
-        for user in users:
-            cast_vote(db.session.get(User, user.id), idea)
-        db.session.commit()
 
 
 def test_an_owner_answers_in_public(client, make, auth, app, idea):
