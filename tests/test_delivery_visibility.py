@@ -433,6 +433,30 @@ def test_a_notice_that_my_comment_was_hidden_names_no_idea_i_may_no_longer_see(
     assert "An idea of somebody else" not in page and bell(page) == 0
 
 
+def test_my_comment_hidden_on_a_board_made_private_is_told_without_the_idea(
+    client, make, auth, app, people
+):
+    number = make.idea(make.board(), people["owner"], "A roadmap only staff see now")
+    signed_in(auth, people["customer"])
+    assert client.post(f"/ideas/{number}/comments", data={"body": "Mine."}).status_code == 303
+    with app.app_context():
+        comment_id = db.session.scalar(db.select(Comment.id).filter_by(body="Mine."))
+    signed_in(auth, people["admin"])
+    make_private(client, "features")
+    signed_in(auth, people["moderator"])
+    hidden = client.post(f"/moderation/comment/{comment_id}",
+                         data={"action": "hide", "reason": "Rude."})  # fmt: skip
+    assert hidden.status_code == 303
+
+    signed_in(auth, people["customer"])
+    page = client.get("/notifications").text
+    assert "Your comment was hidden by a moderator: Rude." in page
+    assert "A roadmap only staff see now" not in page and bell(page) == 1
+    with app.app_context():
+        stored = db.session.scalars(db.select(Notification.text)).all()
+    assert not any("A roadmap only staff see now" in text for text in stored)
+
+
 # -- one rule: the SQL form agrees with can_view -------------------------------------------
 
 

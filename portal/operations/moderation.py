@@ -211,7 +211,11 @@ def _resolve_flags(kind: str, target) -> None:
 
 
 def _tell_author(author: User, target, kind: str, reason: str) -> None:
+    """Tell the author why their idea or comment was hidden. A comment's notice names its
+    idea only while the author may still see it (a board made private since): visibility
+    holds in what a notice says, as in every other notice."""
     idea = target if isinstance(target, Idea) else db.session.get(Idea, target.idea_id)
+    names_idea = kind == "idea" or idea.can_view(author)
     with in_language_of(author):  # stored: written in the author's language
         if kind == "idea":
             text = _(
@@ -220,15 +224,20 @@ def _tell_author(author: User, target, kind: str, reason: str) -> None:
                 title=idea.title,
                 reason=reason,
             )
-        else:
+        elif names_idea:
             text = _(
                 "Your comment on “%(title)s” was hidden by a moderator: %(reason)s See the "
                 "community guidelines.",
                 title=idea.title,
                 reason=reason,
             )
-    db.session.add(Notification(user_id=author.id, idea_id=idea.id, kind="moderation",
-                                text=text[:300]))  # fmt: skip
+        else:
+            text = _(
+                "Your comment was hidden by a moderator: %(reason)s See the community guidelines.",
+                reason=reason,
+            )
+    db.session.add(Notification(user_id=author.id, idea_id=idea.id if names_idea else None,
+                                kind="moderation", text=text[:300]))  # fmt: skip
 
 
 WAIT_LIMIT = timedelta(hours=48)
