@@ -4,6 +4,10 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app portal
 PYTHON ?= python3
 TEST_POSTGRES_URL ?= postgresql://127.0.0.1:5432/test
+# pytest-xdist workers: one per core; browser and server-process tests keep one worker each
+# (tests/conftest.py), so their module fixtures start once.
+TEST_WORKERS ?= auto
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
 TRANSLATIONS := portal/translations
 
@@ -27,13 +31,13 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 test-sqlite: install
-	$(PY) -m pytest
+	$(PY) -m pytest $(XDIST)
 
 # The same suite again on PostgreSQL (browser tests ran above). Skipped with a notice when
 # no server answers, except in CI, where the machine always has one.
 test-postgres: install
 	@if $(PY) scripts/wait_for_postgres.py "$(TEST_POSTGRES_URL)"; then \
-		TEST_DATABASE_URL="$(TEST_POSTGRES_URL)" $(PY) -m pytest -m "not browser"; \
+		TEST_DATABASE_URL="$(TEST_POSTGRES_URL)" $(PY) -m pytest $(XDIST) -m "not browser"; \
 	elif [ -n "$$CI" ]; then \
 		echo "PostgreSQL at $(TEST_POSTGRES_URL) is required in CI"; exit 1; \
 	else \
@@ -65,7 +69,7 @@ bench-faults: install
 # Both hostile corpora through every place that shows one item per request too, not every
 # 16th string as in `make test` (docs/decisions/0007-hostile-corpora-everywhere.md); run by .ci/run.
 test-hostile-full: install
-	HOSTILE_STRIDE=1 $(PY) -m pytest tests/test_hostile_rendering.py
+	HOSTILE_STRIDE=1 $(PY) -m pytest $(XDIST) tests/test_hostile_rendering.py
 
 # Schemathesis against the served OpenAPI description (README, "JSON API"); run by .ci/run.
 fuzz-api: install
