@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from werkzeug.security import generate_password_hash
 
-from portal import workflow
+from portal import statuses, workflow
 from portal.extensions import db
 from portal.markup import render_markdown
 from portal.models import (
@@ -772,7 +772,7 @@ class Plan:
     @property
     def closes_at(self) -> datetime | None:
         """When voting closed, or None while the idea still takes votes."""
-        if self.history and not workflow.accepts_votes(self.status):
+        if self.history and not statuses.accepts_votes(self.status):
             return self.history[-1][1]
         return None
 
@@ -1116,7 +1116,7 @@ class _Seeder:
             pool = list(self.staff.values())
         else:
             pool = self.customers_before(closes - HOUR)
-        budgeted = board.votes_per_user > 0 and workflow.accepts_votes(plan.status)
+        budgeted = board.votes_per_user > 0 and statuses.accepts_votes(plan.status)
         if budgeted:
             pool = [u for u in pool if self.budget_spent[u.id] < board.votes_per_user]
         for user in self.rng.sample(pool, min(target, len(pool))):

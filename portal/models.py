@@ -265,14 +265,6 @@ class Idea(db.Model):
     )
 
     @property
-    def status_info(self) -> workflow.Status:
-        return workflow.get_status(self.status)
-
-    @property
-    def accepts_votes(self) -> bool:
-        return self.status_info.accepts_votes
-
-    @property
     def is_public(self) -> bool:
         return not (self.is_hidden or self.is_deleted or self.is_held)
 
@@ -310,9 +302,6 @@ class Idea(db.Model):
             staff, own = false(), cls.author_id == user.id
         held_by_own = and_(cls.is_held.is_(True), own)
         return or_(staff, and_(Board.is_private.is_(False), or_(cls.public_clause(), held_by_own)))
-
-    def can_vote(self, user) -> bool:
-        return user.is_authenticated and user.can_write and self.accepts_votes and self.is_public
 
     def can_comment(self, user) -> bool:
         if not (user.is_authenticated and user.can_write and self.is_public):

@@ -12,7 +12,7 @@ from flask_login import current_user
 from sqlalchemy import case, func
 from sqlalchemy.orm import joinedload
 
-from portal import workflow
+from portal import statuses, workflow
 from portal.api.errors import Unauthenticated, api_error
 from portal.api.inputs import field, json_body, paging, query_choice, query_int
 from portal.extensions import csrf, db, login_manager
@@ -151,7 +151,7 @@ def boards():
 def ideas():
     boards = {board.slug: board for board in visible_boards()}
     board = query_choice("board", boards)
-    status = query_choice("status", list(workflow.STATUSES))
+    status = query_choice("status", list(statuses.STATUSES))
     sort = query_choice("sort", SORTS)
     category = request.args.get("category", "")
     text = clean_text(request.args.get("q", ""))[:QUERY_MAX]
@@ -352,7 +352,7 @@ def search():
         text=clean_text(request.args.get("q", ""))[:QUERY_MAX],
         boards=boards,
         board=query_choice("board", boards),
-        status=query_choice("status", list(workflow.STATUSES)),
+        status=query_choice("status", list(statuses.STATUSES)),
         page=query_int("page", 1, 1, 10_000),
         per_page=query_int("limit", 20, 1, SEARCH_LIMIT_MAX),
     )

@@ -15,7 +15,7 @@ from flask_babel import format_datetime
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
-from portal import workflow
+from portal import statuses, workflow
 from portal.exports import export_ideas, ideas_filename
 from portal.extensions import db
 from portal.htmx import render
@@ -94,17 +94,17 @@ def workflow_page(errors=None, entered=None, code=200, editing=None):
     blocked = set(
         db.session.execute(db.select(BlockedTransition.source, BlockedTransition.target)).all()
     )
-    statuses = list(workflow.STATUSES.values())
-    custom = [status for status in statuses if status.slug not in workflow.BUILTIN_SLUGS]
+    every = list(statuses.STATUSES.values())
+    custom = [status for status in every if status.slug not in workflow.BUILTIN_SLUGS]
     in_use = ideas_with_status([status.slug for status in custom])
     return render(
         "admin/workflow.html",
         "workflow",
         code,
-        all_statuses=statuses,
+        all_statuses=every,
         custom_statuses=custom,
         in_use=in_use,
-        owner_statuses=workflow.owner_statuses(),
+        owner_statuses=statuses.owner_statuses(),
         blocked=blocked,
         phases=list(workflow.Phase),
         errors=errors or {},
