@@ -41,7 +41,7 @@ def seed_demo_command(ideas, password, if_empty):
         db.session.commit()
     except DemoError as refused:
         raise click.ClickException(str(refused)) from None
-    from portal.search import reindex_all
+    from portal.search.indexing import reindex_all
 
     reindex_all()
     text = _print_accounts(result)
@@ -193,7 +193,7 @@ def search_reindex_command():
     """Rebuild the search index beside the old one and swap it in; searches keep working."""
     import time
 
-    from portal.search import reindex_all
+    from portal.search.indexing import reindex_all
 
     started = time.monotonic()
     count = reindex_all()

@@ -23,7 +23,7 @@ from portal.outbox import (
     record_sent,
     release,
 )
-from portal.search import apply_pending, keep_index_healthy, repair_drift
+from portal.search.indexing import apply_pending, keep_index_healthy, repair_drift
 
 log = logging.getLogger(__name__)
 

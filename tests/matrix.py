@@ -38,7 +38,8 @@ from portal.operations.merges import merge_ideas
 from portal.operations.tokens import create_token
 from portal.operations.votes import cast_vote
 from portal.operations.webhooks import new_secret
-from portal.search import get_backend, reindex_all
+from portal.search import get_backend
+from portal.search.indexing import reindex_all
 
 MATRIX = Path(__file__).with_name("permissions.toml")
 ROLES = ("visitor", "customer", "other", "blocked", "moderator", "owner", "admin")

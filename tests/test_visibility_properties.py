@@ -64,7 +64,8 @@ from portal.operations.ideas import submit_idea
 from portal.operations.subscriptions import set_subscription
 from portal.operations.tokens import create_token
 from portal.operations.votes import cast_vote
-from portal.search import apply_pending, get_backend
+from portal.search import get_backend
+from portal.search.indexing import apply_pending
 from portal.worker import drain
 
 # slug: (private, holds new posts, vote budget)

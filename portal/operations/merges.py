@@ -30,7 +30,7 @@ from portal.operations.votes import (
     voter_ids,
 )
 from portal.operations.webhooks import queue_idea_merged
-from portal.search import queue_reindex
+from portal.search.indexing import queue_reindex
 
 
 def merge_ideas(actor, source: Idea, target: Idea) -> Merge:

@@ -11,7 +11,7 @@ from portal.operations.audit import record_audit
 from portal.operations.votes import fit_votes_to_budgets, lock_voters, recount_votes, voter_ids
 from portal.operations.webhooks import queue_status_changed
 from portal.operations.workflow_admin import hold_status
-from portal.search import queue_reindex
+from portal.search.indexing import queue_reindex
 
 RESPONSE_MAX = 10_000
 
