@@ -87,8 +87,9 @@ def create_user_command(email, name, role, password):
 def create_token_command(email, name):
     """Make an API token acting as EMAIL; the token is the last line printed."""
     from portal.operations import OperationError
-    from portal.operations.accounts import find_user, must_set_up_two_factor
+    from portal.operations.accounts import find_user
     from portal.operations.tokens import create_token
+    from portal.operations.two_factor import must_set_up_two_factor
 
     user = find_user(email.strip().lower())
     if user is None:
@@ -113,7 +114,8 @@ def reset_two_factor_command(email):
     only admin): their sessions end, their API tokens are revoked and they are told by mail;
     recorded in the audit log."""
     from portal.operations import OperationError
-    from portal.operations.accounts import find_user, reset_two_factor
+    from portal.operations.accounts import find_user
+    from portal.operations.two_factor import reset_two_factor
 
     user = find_user(email.strip().lower())
     if user is None or user.deleted_at is not None:

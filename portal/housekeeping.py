@@ -39,7 +39,7 @@ from portal.models import (
     WebhookDelivery,
     utcnow,
 )
-from portal.operations.accounts import ended_session_clause
+from portal.operations.sessions import ended_session_clause
 from portal.operations.webhooks import WEBHOOK, last_attempts
 
 log = logging.getLogger(__name__)

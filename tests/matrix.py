@@ -31,7 +31,7 @@ from portal.models import (
     utcnow,
 )
 from portal.notifications import unsubscribe_token
-from portal.operations import accounts
+from portal.operations import two_factor
 from portal.operations.accounts import issue_token
 from portal.operations.comments import add_comment
 from portal.operations.merges import merge_ideas
@@ -419,7 +419,7 @@ def _with_two_factor(user: User) -> None:
     """Someone who uses two-factor sign-in, for an admin to reset."""
     secret = totp.new_secret()
     code = totp.code_at(secret, totp.current_step())
-    accounts.enable_two_factor(db.session.get(User, user.id), secret, code)
+    two_factor.enable_two_factor(db.session.get(User, user.id), secret, code)
 
 
 def _objects(values: dict, users: dict, newcomer: User) -> dict:

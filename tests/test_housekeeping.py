@@ -28,7 +28,7 @@ from portal.models import (
     WebhookDelivery,
     utcnow,
 )
-from portal.operations.accounts import ended_session_clause, session_has_ended
+from portal.operations.sessions import ended_session_clause, session_has_ended
 from portal.operations.webhooks import new_secret
 
 DAY = timedelta(days=1)

@@ -58,9 +58,9 @@ from portal.models import (
     utcnow,
 )
 from portal.operations import OperationError
-from portal.operations.accounts import open_session
 from portal.operations.comments import add_comment
 from portal.operations.ideas import submit_idea
+from portal.operations.sessions import open_session
 from portal.operations.subscriptions import set_subscription
 from portal.operations.tokens import create_token
 from portal.operations.votes import cast_vote

@@ -21,13 +21,14 @@ from portal.incoming import MAX_ID
 from portal.markup import clean_text
 from portal.models import Comment, Idea
 from portal.operations import ValidationError
-from portal.operations.accounts import absolute_url, must_set_up_two_factor
+from portal.operations.accounts import absolute_url
 from portal.operations.comments import add_comment
 from portal.operations.flags import flag
 from portal.operations.ideas import edit_idea, submit_idea
 from portal.operations.merges import merge_ideas
 from portal.operations.status import change_status
 from portal.operations.tokens import token_hash, user_for_token
+from portal.operations.two_factor import must_set_up_two_factor
 from portal.operations.votes import cast_vote, retract_vote
 from portal.queries import (
     QUERY_MAX,

@@ -142,7 +142,7 @@ class AccountToken(db.Model):
 class UserSession(db.Model):
     """A signed-in browser: its cookie holds a random token, this row only the token's hash.
 
-    Deleting the row signs that browser out; timeouts are in portal/operations/accounts.py.
+    Deleting the row signs that browser out; timeouts are in portal/operations/sessions.py.
     """
 
     id: Mapped[int] = mapped_column(primary_key=True)

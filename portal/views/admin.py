@@ -32,8 +32,8 @@ from portal.models import (
     WebhookDelivery,
 )
 from portal.operations import ValidationError
-from portal.operations.accounts import reset_two_factor
 from portal.operations.admin import add_category, save_board, save_site, set_role
+from portal.operations.two_factor import reset_two_factor
 from portal.operations.webhooks import (
     EVENTS,
     create_webhook,
