@@ -40,7 +40,8 @@ from portal.models import (
     utcnow,
 )
 from portal.operations.sessions import ended_session_clause
-from portal.operations.webhooks import WEBHOOK, last_attempts
+from portal.operations.webhooks.delivery import last_attempts
+from portal.operations.webhooks.queueing import WEBHOOK
 
 log = logging.getLogger(__name__)
 

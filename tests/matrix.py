@@ -37,7 +37,7 @@ from portal.operations.comments import add_comment
 from portal.operations.merges import merge_ideas
 from portal.operations.tokens import create_token
 from portal.operations.votes import cast_vote
-from portal.operations.webhooks import new_secret
+from portal.operations.webhooks.editing import new_secret
 from portal.search import get_backend
 from portal.search.indexing import reindex_all
 

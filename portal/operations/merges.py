@@ -29,7 +29,7 @@ from portal.operations.votes import (
     recount_votes,
     voter_ids,
 )
-from portal.operations.webhooks import queue_idea_merged
+from portal.operations.webhooks.queueing import queue_idea_merged
 from portal.search.indexing import queue_reindex
 
 

@@ -9,7 +9,7 @@ from portal.notifications import queue_fan_out
 from portal.operations import Conflict, PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
 from portal.operations.votes import fit_votes_to_budgets, lock_voters, recount_votes, voter_ids
-from portal.operations.webhooks import queue_status_changed
+from portal.operations.webhooks.queueing import queue_status_changed
 from portal.operations.workflow_admin import hold_status
 from portal.search.indexing import queue_reindex
 

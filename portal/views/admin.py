@@ -34,18 +34,17 @@ from portal.models import (
 from portal.operations import ValidationError
 from portal.operations.admin import add_category, save_board, save_site, set_role
 from portal.operations.two_factor import reset_two_factor
-from portal.operations.webhooks import (
-    EVENTS,
+from portal.operations.webhooks.delivery import failing_webhook_count, last_attempts
+from portal.operations.webhooks.editing import (
     create_webhook,
     delete_webhook,
-    failing_webhook_count,
-    last_attempts,
     rotate_webhook_secret,
     send_again,
     send_test,
     set_webhook_active,
     update_webhook,
 )
+from portal.operations.webhooks.queueing import EVENTS
 from portal.operations.workflow_admin import (
     SLUG,
     add_status,
