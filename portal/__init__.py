@@ -119,7 +119,7 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from portal.views.errors import register
+    from portal.errorhandlers import register
 
     register(app)
 
