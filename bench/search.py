@@ -4,7 +4,7 @@ Builds (once, then reuses) a database under bench/results/ with bench/run.py's b
 builder, rewrites the ideas' text with a product-feedback vocabulary, then, on a fresh
 copy of it, reports:
 
-  1. the time and disk size of a full index build through `portal.search.reindex_all()`;
+  1. the time and disk size of a full index build through `portal.search.indexing.reindex_all()`;
   2. p50/p95 of `search_ideas()` for one-word, two-word, phrase, prefix and typo queries,
      and of `similar_ideas()` for new titles, in-process (highlights and facets included);
   3. the time from an idea's commit (`submit_idea`, commit, `apply_pending()`) until a
@@ -38,14 +38,8 @@ from portal.extensions import db  # noqa: E402
 from portal.markup import render_markdown  # noqa: E402
 from portal.models import Board, Idea, User  # noqa: E402
 from portal.operations.ideas import TITLE_MAX, submit_idea  # noqa: E402
-from portal.search import (  # noqa: E402
-    SearchQuery,
-    apply_pending,
-    get_backend,
-    reindex_all,
-    search_ideas,
-    similar_ideas,
-)
+from portal.search import SearchQuery, get_backend, search_ideas, similar_ideas  # noqa: E402
+from portal.search.indexing import apply_pending, reindex_all  # noqa: E402
 from portal.search.whoosh_backend import ANALYZER  # noqa: E402
 
 RESULTS = run.RESULTS

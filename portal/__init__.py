@@ -107,7 +107,7 @@ def register_blueprints(app: Flask) -> None:
 def register_request_hooks(app: Flask) -> None:
     from portal import pagecache
     from portal.logs import echo_request_id
-    from portal.search import apply_after_response
+    from portal.search.indexing import apply_after_response
     from portal.security import apply_security_headers, prepare_nonce, refuse_cross_site_writes
 
     app.before_request(refuse_cross_site_writes)  # after Flask-WTF's check, which it extends
@@ -119,7 +119,7 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from portal.views.errors import register
+    from portal.errorhandlers import register
 
     register(app)
 

@@ -16,12 +16,8 @@ from portal.extensions import db, login_manager
 from portal.htmx import navigate
 from portal.i18n import gettext
 from portal.models import User
-from portal.operations.accounts import (
-    close_session,
-    must_set_up_two_factor,
-    open_session,
-    use_session,
-)
+from portal.operations.sessions import close_session, open_session, use_session
+from portal.operations.two_factor import must_set_up_two_factor
 
 login_manager.login_view = "auth.signin"
 

@@ -41,7 +41,7 @@ def seed_demo_command(ideas, password, if_empty):
         db.session.commit()
     except DemoError as refused:
         raise click.ClickException(str(refused)) from None
-    from portal.search import reindex_all
+    from portal.search.indexing import reindex_all
 
     reindex_all()
     text = _print_accounts(result)
@@ -87,8 +87,9 @@ def create_user_command(email, name, role, password):
 def create_token_command(email, name):
     """Make an API token acting as EMAIL; the token is the last line printed."""
     from portal.operations import OperationError
-    from portal.operations.accounts import find_user, must_set_up_two_factor
+    from portal.operations.accounts import find_user
     from portal.operations.tokens import create_token
+    from portal.operations.two_factor import must_set_up_two_factor
 
     user = find_user(email.strip().lower())
     if user is None:
@@ -113,7 +114,8 @@ def reset_two_factor_command(email):
     only admin): their sessions end, their API tokens are revoked and they are told by mail;
     recorded in the audit log."""
     from portal.operations import OperationError
-    from portal.operations.accounts import find_user, reset_two_factor
+    from portal.operations.accounts import find_user
+    from portal.operations.two_factor import reset_two_factor
 
     user = find_user(email.strip().lower())
     if user is None or user.deleted_at is not None:
@@ -193,7 +195,7 @@ def search_reindex_command():
     """Rebuild the search index beside the old one and swap it in; searches keep working."""
     import time
 
-    from portal.search import reindex_all
+    from portal.search.indexing import reindex_all
 
     started = time.monotonic()
     count = reindex_all()

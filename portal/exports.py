@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import func, or_
 from sqlalchemy.orm import aliased, contains_eager, joinedload
 
-from portal import workflow
+from portal import statuses
 from portal.extensions import db
 from portal.i18n import english
 from portal.i18n import gettext as _
@@ -53,7 +53,7 @@ def export_ideas(actor, board: Board | None) -> Iterator[str]:
     record_audit(actor, "ideas.export", None, after={"board": board.slug if board else None})
     # English, as the column names (docs/decisions/0008); made now, as the rows stream
     # after the request's session ends.
-    labels = {slug: english(status.label) for slug, status in workflow.STATUSES.items()}
+    labels = {slug: english(status.label) for slug, status in statuses.STATUSES.items()}
     base_url = current_app.config["BASE_URL"]
     rows = (idea_row(row, labels, base_url) for row in idea_rows(board))
     return csv_chunks(IDEA_COLUMNS, rows)

@@ -39,8 +39,9 @@ from portal.models import (
     WebhookDelivery,
     utcnow,
 )
-from portal.operations.accounts import ended_session_clause
-from portal.operations.webhooks import WEBHOOK, last_attempts
+from portal.operations.sessions import ended_session_clause
+from portal.operations.webhooks.delivery import last_attempts
+from portal.operations.webhooks.queueing import WEBHOOK
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, exists, func, or_
 
-from portal import workflow
+from portal import statuses
 from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.i18n import ngettext
@@ -46,7 +46,7 @@ def waiting_for_answer(board_ids, assignee_id=None, limit=WAITING_SHOWN) -> list
         .where(
             Idea.public_clause(),
             Idea.board_id.in_(board_ids),
-            Idea.status.in_([s for s in workflow.STATUSES if workflow.accepts_votes(s)]),
+            Idea.status.in_([s for s in statuses.STATUSES if statuses.accepts_votes(s)]),
             ~or_(answered_change, answered_comment),
         )
         .order_by(Idea.vote_count.desc(), Idea.created_at)

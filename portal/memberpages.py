@@ -73,7 +73,7 @@ class VoteTarget:
     id: int
     number: int
     vote_count: int
-    accepts_votes: bool
+    status: str
     board: BoardLimits
     rendered_weight: int
 
@@ -167,7 +167,7 @@ def keep(response, board, ideas, weights: dict[int, int]):
                 idea.id,
                 idea.number,
                 idea.vote_count,
-                idea.accepts_votes,
+                idea.status,
                 limits,
                 weights.get(idea.id, 0),
             )  # fmt: skip

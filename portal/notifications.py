@@ -12,7 +12,7 @@ from flask import current_app, render_template, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import and_, true
 
-from portal import workflow
+from portal import statuses
 from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.i18n import in_language_of, ngettext
@@ -123,7 +123,7 @@ def status_changed(payload: dict) -> None:
     if change is None:
         return
     idea = db.session.get(Idea, change.idea_id)
-    label = workflow.get_status(change.to_status).label
+    label = statuses.get_status(change.to_status).label
     text = per_language(lambda: _("“%(title)s” is now %(status)s", title=idea.title, status=label))
     for _subscription, user in followers(
         idea, change.author_id, SubscriptionLevel.STATUS, change.created_at
@@ -151,7 +151,7 @@ def status_changed(payload: dict) -> None:
 
 def votes_released(change: StatusChange, idea: Idea) -> None:
     """Closing an idea gives its voters their budget votes back: tell them (UserVoice's rule)."""
-    if workflow.accepts_votes(change.from_status) and not workflow.accepts_votes(change.to_status):
+    if statuses.accepts_votes(change.from_status) and not statuses.accepts_votes(change.to_status):
         tell_votes_back(idea)
 
 

@@ -10,6 +10,7 @@ from flask import current_app
 
 from portal.i18n import english
 from portal.models import Board, Comment, Idea, User
+from portal.statuses import get_status
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -36,7 +37,7 @@ def idea_json(idea: Idea, my_vote: int = 0) -> dict:
         "body": idea.body,
         "body_html": idea.body_html,
         "status": idea.status,
-        "status_label": english(idea.status_info.label),
+        "status_label": english(get_status(idea.status).label),
         "vote_count": idea.vote_count,
         "comment_count": idea.comment_count,
         "category": idea.category.slug if idea.category else None,

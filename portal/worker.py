@@ -14,7 +14,7 @@ from portal.mail import build_message, mailer_from_url
 from portal.models import OutboxMessage
 from portal.notifications import FANOUT, fan_out, queue_digests, recipient_may_see
 from portal.operations.moderation import remind_moderators
-from portal.operations.webhooks import send_queued
+from portal.operations.webhooks.delivery import send_queued
 from portal.outbox import (
     GiveUp,
     claim_batch,
@@ -23,7 +23,7 @@ from portal.outbox import (
     record_sent,
     release,
 )
-from portal.search import apply_pending, keep_index_healthy, repair_drift
+from portal.search.indexing import apply_pending, keep_index_healthy, repair_drift
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from portal.extensions import db, limiter
 from portal.models import Board, Category, Idea, Role, User, utcnow
 from portal.operations.ideas import submit_idea
 from portal.operations.votes import cast_vote
-from portal.search import SearchUnavailable, apply_pending, get_backend, queue_reindex
+from portal.search import SearchUnavailable, get_backend
+from portal.search.indexing import apply_pending, queue_reindex
 from portal.worker import drain
 
 # The browser suites' chromium and live server (tests/browser.py).

@@ -36,7 +36,7 @@ from portal.models import (
     User,
     utcnow,
 )
-from portal.search import reindex_all
+from portal.search.indexing import reindex_all
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 # Lists of event-handler names, not payloads.

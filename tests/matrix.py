@@ -31,14 +31,15 @@ from portal.models import (
     utcnow,
 )
 from portal.notifications import unsubscribe_token
-from portal.operations import accounts
+from portal.operations import two_factor
 from portal.operations.accounts import issue_token
 from portal.operations.comments import add_comment
 from portal.operations.merges import merge_ideas
 from portal.operations.tokens import create_token
 from portal.operations.votes import cast_vote
-from portal.operations.webhooks import new_secret
-from portal.search import get_backend, reindex_all
+from portal.operations.webhooks.editing import new_secret
+from portal.search import get_backend
+from portal.search.indexing import reindex_all
 
 MATRIX = Path(__file__).with_name("permissions.toml")
 ROLES = ("visitor", "customer", "other", "blocked", "moderator", "owner", "admin")
@@ -418,7 +419,7 @@ def _with_two_factor(user: User) -> None:
     """Someone who uses two-factor sign-in, for an admin to reset."""
     secret = totp.new_secret()
     code = totp.code_at(secret, totp.current_step())
-    accounts.enable_two_factor(db.session.get(User, user.id), secret, code)
+    two_factor.enable_two_factor(db.session.get(User, user.id), secret, code)
 
 
 def _objects(values: dict, users: dict, newcomer: User) -> dict:

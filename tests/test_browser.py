@@ -21,7 +21,8 @@ from portal.extensions import db
 from portal.models import Comment, Idea, Role, User, Vote, utcnow
 from portal.operations.tokens import create_token, user_for_token
 from portal.operations.votes import cast_vote
-from portal.operations.webhooks import EVENTS, create_webhook
+from portal.operations.webhooks.editing import create_webhook
+from portal.operations.webhooks.queueing import EVENTS
 from portal.worker import drain
 
 pytestmark = pytest.mark.browser

@@ -24,7 +24,7 @@ from hypothesis.stateful import (
 )
 
 from conftest import PASSWORD_HASH
-from portal import workflow
+from portal import statuses
 from portal.extensions import db
 from portal.models import AuditEntry, Board, Idea, Merge, Role, User, Vote, utcnow
 from portal.operations import Conflict, OperationError
@@ -357,7 +357,7 @@ def test_counters_and_budgets_hold_through_random_steps(app):
     # One POST request around the run, as the views call these operations: SQLite writes
     # take the write lock up front, and the statuses are read once, not at every use.
     with app.test_request_context(method="POST"):
-        assert workflow.voting_statuses() == [s for s in STATUSES if holds_votes(s)]
+        assert statuses.voting_statuses() == [s for s in STATUSES if holds_votes(s)]
         run_state_machine_as_test(
             Counters,
             settings=settings(

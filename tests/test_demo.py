@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from werkzeug.security import check_password_hash
 
-from portal import workflow
+from portal import statuses, workflow
 from portal.demo import DemoError, seed_demo
 from portal.extensions import db
 from portal.models import (
@@ -118,7 +118,7 @@ def test_counts_equal_votes_and_public_comments(ctx):
 def test_every_status_appears_with_its_history(ctx):
     seeded()
     ideas = all_of(Idea)
-    assert {i.status for i in ideas} == set(workflow.STATUSES)
+    assert {i.status for i in ideas} == set(statuses.STATUSES)
     changes = defaultdict(list)
     for change in all_of(StatusChange):
         changes[change.idea_id].append(change)
@@ -160,7 +160,7 @@ def test_no_customer_overspends_a_vote_budget(ctx):
         idea = ideas[vote.idea_id]
         board = boards[idea.board_id]
         assert 1 <= vote.weight <= board.max_votes_per_idea
-        if board.has_budget and workflow.accepts_votes(idea.status):
+        if board.has_budget and statuses.accepts_votes(idea.status):
             spent[vote.user_id, board.id] += vote.weight
     mobile = next(b for b in boards.values() if b.slug == "mobile-app")
     assert mobile.votes_per_user == 10 and mobile.max_votes_per_idea == 3
@@ -182,7 +182,7 @@ def test_random_password_and_small_seeds(ctx):
     assert len(password) >= 12
     admin = db.session.scalar(db.select(User).filter_by(email="admin@example.com"))
     assert check_password_hash(admin.password_hash, password)
-    assert {i.status for i in all_of(Idea)} == set(workflow.STATUSES)
+    assert {i.status for i in all_of(Idea)} == set(statuses.STATUSES)
 
 
 def test_demo_site_renders(ctx, client):

@@ -65,7 +65,7 @@ from portal.models import (
 from portal.notifications import fan_out
 from portal.operations import ValidationError
 from portal.operations.admin import GUIDELINES_MAX, save_site
-from portal.operations.webhooks import validate_webhook
+from portal.operations.webhooks.editing import validate_webhook
 from portal.search import get_backend
 from portal.settings import save_settings, site_settings
 from portal.views import roadmap

@@ -28,8 +28,8 @@ from portal.models import (
     WebhookDelivery,
     utcnow,
 )
-from portal.operations.accounts import ended_session_clause, session_has_ended
-from portal.operations.webhooks import new_secret
+from portal.operations.sessions import ended_session_clause, session_has_ended
+from portal.operations.webhooks.editing import new_secret
 
 DAY = timedelta(days=1)
 OLD = 31 * DAY  # past the default RETENTION_DAYS of 30

@@ -17,7 +17,8 @@ from sqlalchemy import text
 from conftest import htmx_headers
 from portal.extensions import db
 from portal.models import Comment, Idea, Role, SearchTask
-from portal.search import apply_pending, get_backend, reindex_all, repair_drift
+from portal.search import get_backend
+from portal.search.indexing import apply_pending, reindex_all, repair_drift
 
 ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
 BACKENDS = ["whoosh", "postgres"] if ON_POSTGRES else ["sqlite", "whoosh"]

@@ -15,7 +15,7 @@ from portal.models import Comment, Idea, Role, User, Vote, Webhook, WebhookDeliv
 from portal.operations.comments import add_comment
 from portal.operations.merges import merge_ideas
 from portal.operations.tokens import create_token
-from portal.operations.webhooks import new_secret
+from portal.operations.webhooks.editing import new_secret
 from portal.search import default_backend
 
 HTTPS = "https://stimme.example"

@@ -12,7 +12,7 @@ from conftest import PASSWORD, Auth
 from portal import totp
 from portal.extensions import db, limiter
 from portal.models import User
-from portal.operations.accounts import enable_two_factor
+from portal.operations.two_factor import enable_two_factor
 
 N = 3
 OWNER = "owner@example.com"

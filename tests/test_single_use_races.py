@@ -18,7 +18,8 @@ from conftest import PASSWORD
 from portal import totp
 from portal.extensions import db
 from portal.models import User, UserSession
-from portal.operations.accounts import enable_two_factor, issue_token
+from portal.operations.accounts import issue_token
+from portal.operations.two_factor import enable_two_factor
 
 ROUNDS = 4
 LINK_USED = "This link has expired or was already used. Ask for a new one."

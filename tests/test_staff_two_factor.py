@@ -24,8 +24,8 @@ from conftest import PASSWORD, text_and_html
 from portal.config import ConfigError, load_config
 from portal.extensions import db
 from portal.models import ApiToken, AuditEntry, Comment, Idea, Role, User
-from portal.operations.accounts import enable_two_factor
 from portal.operations.tokens import create_token
+from portal.operations.two_factor import enable_two_factor
 from portal.totp_keys import unseal
 
 

@@ -13,7 +13,7 @@ from portal import totp
 from portal.extensions import db
 from portal.models import AuditEntry, RecoveryCode, Role, User, UserSession
 from portal.operations import PermissionDenied
-from portal.operations.accounts import enable_two_factor, reset_two_factor
+from portal.operations.two_factor import enable_two_factor, reset_two_factor
 from portal.totp_keys import unseal
 
 WRONG_CODE = "That code is not right. Codes change every 30 seconds, and each works once."

@@ -58,13 +58,14 @@ from portal.models import (
     utcnow,
 )
 from portal.operations import OperationError
-from portal.operations.accounts import open_session
 from portal.operations.comments import add_comment
 from portal.operations.ideas import submit_idea
+from portal.operations.sessions import open_session
 from portal.operations.subscriptions import set_subscription
 from portal.operations.tokens import create_token
 from portal.operations.votes import cast_vote
-from portal.search import apply_pending, get_backend
+from portal.search import get_backend
+from portal.search.indexing import apply_pending
 from portal.worker import drain
 
 # slug: (private, holds new posts, vote budget)

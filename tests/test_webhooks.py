@@ -26,8 +26,10 @@ from portal.models import (
     WebhookDelivery,
     utcnow,
 )
-from portal.operations import webhooks
-from portal.operations.webhooks import EVENTS, MAX_ATTEMPTS, new_secret
+from portal.operations.webhooks import delivery as sending
+from portal.operations.webhooks.delivery import MAX_ATTEMPTS
+from portal.operations.webhooks.editing import new_secret
+from portal.operations.webhooks.queueing import EVENTS
 from portal.outbox import backoff
 from portal.worker import drain
 
@@ -655,7 +657,7 @@ def dns(monkeypatch):
     """Names that answer what a test says (a rebinding attacker's name server); `asked`
     counts the lookups. Every other name goes to the real resolver."""
     answers, asked = {}, []
-    real = webhooks._resolve
+    real = sending._resolve
 
     def resolve(host, port):
         if host not in answers:
@@ -666,7 +668,7 @@ def dns(monkeypatch):
             for a in answers[host]
         ]
 
-    monkeypatch.setattr(webhooks, "_resolve", resolve)
+    monkeypatch.setattr(sending, "_resolve", resolve)
     answers["asked"] = asked
     return answers
 

@@ -333,7 +333,7 @@ def test_an_idea_left_in_a_removed_status_can_still_be_moved_out(client, make, a
 
 
 def test_a_move_into_a_status_removed_meanwhile_is_refused(app, make):
-    from portal import workflow
+    from portal import statuses
     from portal.operations import Conflict
     from portal.operations.status import change_status
     from portal.operations.workflow_admin import hold_status
@@ -344,7 +344,7 @@ def test_a_move_into_a_status_removed_meanwhile_is_refused(app, make):
         db.session.add(CustomStatus(slug="beta", label="In beta", colour="#0a7ea4",
                                     phase="active"))  # fmt: skip
         db.session.commit()
-        assert "beta" in workflow.STATUSES  # what this request read of the workflow
+        assert "beta" in statuses.STATUSES  # what this request read of the workflow
         assert hold_status("beta") is True  # still there: held until this transaction ends
         db.session.rollback()
         db.session.execute(db.delete(CustomStatus))
@@ -362,16 +362,16 @@ def test_a_slug_no_status_could_have_is_not_found(client, make, auth):
 
 
 def test_a_move_goes_by_the_phase_the_status_has_now_not_the_one_read_earlier(app):
-    from portal import workflow
+    from portal import statuses
     from portal.operations.workflow_admin import hold_status
 
     with app.test_request_context("/"):
         db.session.add(CustomStatus(slug="beta", label="In beta", colour="#0a7ea4",
                                     phase="done"))  # fmt: skip
         db.session.commit()
-        assert workflow.accepts_votes("beta") is False  # what this request read
+        assert statuses.accepts_votes("beta") is False  # what this request read
         db.session.execute(db.update(CustomStatus).values(phase="active"))  # an admin, meanwhile
         db.session.commit()
-        assert workflow.accepts_votes("beta") is False
+        assert statuses.accepts_votes("beta") is False
         assert hold_status("beta") is True  # the row held for the move says it takes votes
         db.session.rollback()

@@ -12,7 +12,7 @@ from flask_login import current_user
 from sqlalchemy import case, func
 from sqlalchemy.orm import joinedload
 
-from portal import workflow
+from portal import statuses, workflow
 from portal.api.errors import Unauthenticated, api_error
 from portal.api.inputs import field, json_body, paging, query_choice, query_int
 from portal.extensions import csrf, db, login_manager
@@ -21,13 +21,14 @@ from portal.incoming import MAX_ID
 from portal.markup import clean_text
 from portal.models import Comment, Idea
 from portal.operations import ValidationError
-from portal.operations.accounts import absolute_url, must_set_up_two_factor
+from portal.operations.accounts import absolute_url
 from portal.operations.comments import add_comment
 from portal.operations.flags import flag
 from portal.operations.ideas import edit_idea, submit_idea
 from portal.operations.merges import merge_ideas
 from portal.operations.status import change_status
 from portal.operations.tokens import token_hash, user_for_token
+from portal.operations.two_factor import must_set_up_two_factor
 from portal.operations.votes import cast_vote, retract_vote
 from portal.queries import (
     QUERY_MAX,
@@ -151,7 +152,7 @@ def boards():
 def ideas():
     boards = {board.slug: board for board in visible_boards()}
     board = query_choice("board", boards)
-    status = query_choice("status", list(workflow.STATUSES))
+    status = query_choice("status", list(statuses.STATUSES))
     sort = query_choice("sort", SORTS)
     category = request.args.get("category", "")
     text = clean_text(request.args.get("q", ""))[:QUERY_MAX]
@@ -352,7 +353,7 @@ def search():
         text=clean_text(request.args.get("q", ""))[:QUERY_MAX],
         boards=boards,
         board=query_choice("board", boards),
-        status=query_choice("status", list(workflow.STATUSES)),
+        status=query_choice("status", list(statuses.STATUSES)),
         page=query_int("page", 1, 1, 10_000),
         per_page=query_int("limit", 20, 1, SEARCH_LIMIT_MAX),
     )

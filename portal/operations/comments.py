@@ -9,7 +9,7 @@ from portal.operations import PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
 from portal.operations.spam import check_links
 from portal.operations.subscriptions import subscribe
-from portal.operations.webhooks import queue_comment_created
+from portal.operations.webhooks.queueing import queue_comment_created
 
 COMMENT_MAX = 5_000
 

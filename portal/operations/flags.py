@@ -85,6 +85,6 @@ def _hide_when_flagged_enough(target, key: dict) -> None:
         record_audit(None, "flags.hide_pending_review", target, {"is_hidden": False},
                      {"is_hidden": True, "open_flags": open_flags})  # fmt: skip
         if isinstance(target, Idea):
-            from portal.search import queue_reindex
+            from portal.search.indexing import queue_reindex
 
             queue_reindex(target)

@@ -12,8 +12,8 @@ from portal.operations.audit import record_audit
 from portal.operations.spam import check_idea_pace, check_links
 from portal.operations.subscriptions import subscribe
 from portal.operations.votes import idea_visibility_changed
-from portal.operations.webhooks import queue_idea_created
-from portal.search import queue_reindex
+from portal.operations.webhooks.queueing import queue_idea_created
+from portal.search.indexing import queue_reindex
 from portal.search.language import guess_language
 
 TITLE_MIN, TITLE_MAX = 5, 120

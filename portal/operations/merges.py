@@ -13,7 +13,7 @@ votes the person spent elsewhere meanwhile stay where they went.
 
 from datetime import datetime
 
-from portal import workflow
+from portal import statuses, workflow
 from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.models import Idea, Merge, Subscription, User, Vote, utcnow
@@ -29,8 +29,8 @@ from portal.operations.votes import (
     recount_votes,
     voter_ids,
 )
-from portal.operations.webhooks import queue_idea_merged
-from portal.search import queue_reindex
+from portal.operations.webhooks.queueing import queue_idea_merged
+from portal.search.indexing import queue_reindex
 
 
 def merge_ideas(actor, source: Idea, target: Idea) -> Merge:
@@ -155,7 +155,7 @@ def undo_merge(actor, merge: Merge) -> None:
     for subscription_id, level in record["raised_subscriptions"]:
         db.session.get(Subscription, subscription_id).level = level
     # Back to its status before the merge, unless an admin has removed that one since.
-    status = record["status"] if record["status"] in workflow.STATUSES else workflow.OPEN
+    status = record["status"] if record["status"] in statuses.STATUSES else workflow.OPEN
     source.status, source.merged_into_id = status, None
     source.updated_at = source.status_changed_at = utcnow()
     merge.undone_at = utcnow()

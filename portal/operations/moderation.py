@@ -29,8 +29,8 @@ from portal.operations.audit import record_audit
 from portal.operations.comments import comment_visibility_changed
 from portal.operations.ideas import HELD_AFTER_EDIT, was_published
 from portal.operations.votes import idea_visibility_changed
-from portal.operations.webhooks import queue_idea_created
-from portal.search import queue_reindex
+from portal.operations.webhooks.queueing import queue_idea_created
+from portal.search.indexing import queue_reindex
 
 ACTIONS = {
     "dismiss": _l("Dismiss flags"),

@@ -1,6 +1,6 @@
 from flask_babel import format_number
 
-from portal import workflow
+from portal import statuses, workflow
 from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.markup import clean_text, render_markdown
@@ -9,9 +9,9 @@ from portal.notifications import queue_fan_out
 from portal.operations import Conflict, PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
 from portal.operations.votes import fit_votes_to_budgets, lock_voters, recount_votes, voter_ids
-from portal.operations.webhooks import queue_status_changed
+from portal.operations.webhooks.queueing import queue_status_changed
 from portal.operations.workflow_admin import hold_status
-from portal.search import queue_reindex
+from portal.search.indexing import queue_reindex
 
 RESPONSE_MAX = 10_000
 
@@ -25,7 +25,7 @@ def change_status(actor, idea, target: str, response: str = "") -> StatusChange:
     if not idea.can_change_status(actor):
         raise PermissionDenied(_("Only the product team changes an idea's status."))
     try:
-        workflow.check_transition(idea.status, target)
+        statuses.check_transition(idea.status, target)
         target_takes_votes = hold_status(target)
     except workflow.TransitionError as refused:
         raise Conflict(str(refused), {"status": str(refused)}) from refused
@@ -40,7 +40,9 @@ def change_status(actor, idea, target: str, response: str = "") -> StatusChange:
             }
         )
     # Votes left budgets when the idea closed; reopened, it holds them again.
-    reopening = idea.board.has_budget and not idea.accepts_votes and target_takes_votes
+    reopening = (
+        idea.board.has_budget and not statuses.accepts_votes(idea.status) and target_takes_votes
+    )
     if reopening:
         lock_voters(voter_ids(idea))
     change = StatusChange(

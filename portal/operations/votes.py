@@ -4,7 +4,7 @@ from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.attributes import set_committed_value
 
-from portal import workflow
+from portal import statuses
 from portal.database import begin_writing
 from portal.extensions import db
 from portal.i18n import gettext as _
@@ -40,7 +40,7 @@ def _budget_used(user_id: int, board) -> int:
         .where(
             Idea.id == Vote.idea_id,
             Idea.board_id == board.id,
-            Idea.status.in_(workflow.voting_statuses()),
+            Idea.status.in_(statuses.voting_statuses()),
             Idea.public_clause(),
         )
         .exists()
@@ -52,7 +52,7 @@ def _budget_used(user_id: int, board) -> int:
 
 def takes_budget_votes(idea) -> bool:
     """On a board with a budget, in a status that takes votes: shown, its votes count."""
-    return idea.board.has_budget and workflow.accepts_votes(idea.status)
+    return idea.board.has_budget and statuses.accepts_votes(idea.status)
 
 
 def holds_budget_votes(idea) -> bool:
@@ -115,7 +115,7 @@ def fit_votes_to_budgets(idea) -> dict[int, int]:
         .join(Idea, Idea.id == Vote.idea_id)
         .where(
             Idea.board_id == board.id,
-            Idea.status.in_(workflow.voting_statuses()),
+            Idea.status.in_(statuses.voting_statuses()),
             Idea.public_clause(),
             Vote.user_id.in_(on_this_idea),
         )
@@ -188,10 +188,10 @@ def cast_vote(user, idea, weight: int = 1) -> VoteState:
         raise ValidationError(
             {"weight": _("A vote on this board weighs 1 to %(max)d.", max=board.max_votes_per_idea)}
         )
-    if not idea.can_vote(user):
+    if not (statuses.accepts_votes(idea.status) and idea.is_public):
         raise _closed(idea.status)
     row = _lock_for_voting(user, idea)
-    if not (workflow.accepts_votes(row.status) and row.is_public):
+    if not (statuses.accepts_votes(row.status) and row.is_public):
         raise _closed(row.status)
     old_weight = my_weight(user, idea)
     used = None
@@ -222,10 +222,10 @@ def cast_vote(user, idea, weight: int = 1) -> VoteState:
 def retract_vote(user, idea) -> VoteState:
     """Take the user's vote back (a no-op without one); raises OperationError."""
     _check_voter(user)
-    if not idea.accepts_votes:
+    if not statuses.accepts_votes(idea.status):
         raise _closed(idea.status)
     row = _lock_for_voting(user, idea)
-    if not workflow.accepts_votes(row.status):
+    if not statuses.accepts_votes(row.status):
         raise _closed(row.status)
     old_weight = db.session.scalar(
         db.delete(_vote)
@@ -242,7 +242,7 @@ def _check_voter(user) -> None:
 
 
 def _closed(status: str) -> Conflict:
-    label = str(workflow.get_status(status).label)
+    label = str(statuses.get_status(status).label)
     if language() == "en":  # "ideas that are completed"; German keeps its capitals
         label = label.lower()
     return Conflict(_("Voting is closed on ideas that are %(status)s.", status=label))

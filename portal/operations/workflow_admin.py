@@ -2,7 +2,7 @@
 
 import re
 
-from portal import workflow
+from portal import statuses, workflow
 from portal.database import begin_writing
 from portal.extensions import db
 from portal.i18n import gettext as _
@@ -46,7 +46,7 @@ def add_status(actor, slug: str, label: str, colour: str, phase: str) -> CustomS
     label, colour, errors = _checked_look(label, colour, phase)
     if not SLUG.fullmatch(slug):
         errors["slug"] = _("2 to 40 lowercase letters, digits or _, starting with a letter.")
-    elif slug in workflow.STATUSES:
+    elif slug in statuses.STATUSES:
         errors["slug"] = _("There is already a status called '%(slug)s'.", slug=slug)
     if errors:
         raise ValidationError(errors)
@@ -57,7 +57,7 @@ def add_status(actor, slug: str, label: str, colour: str, phase: str) -> CustomS
     db.session.add(status)
     db.session.flush()
     record_audit(actor, "workflow.add_status", status, None, {"slug": slug, "phase": phase})
-    workflow.forget_configuration()
+    statuses.forget_configuration()
     return status
 
 
@@ -83,7 +83,7 @@ def edit_status(actor, status: CustomStatus, label: str, colour: str, phase: str
     before = _settings(status)
     status.label, status.colour, status.phase = label, colour, phase
     db.session.flush()
-    workflow.forget_configuration()
+    statuses.forget_configuration()
     after = _settings(status)
     if votes and (taken := _fit_to_budgets(budgeted)):
         after["votes_taken_back"] = taken
@@ -150,14 +150,14 @@ def remove_status(actor, status: CustomStatus) -> None:
     record_audit(actor, "workflow.remove_status", status, before, None)
     db.session.delete(status)
     db.session.flush()
-    workflow.forget_configuration()
+    statuses.forget_configuration()
 
 
 def set_transitions(actor, allowed: set[tuple[str, str]]) -> None:
     """Keep exactly the given moves between owner statuses; every other one is turned off."""
     require_admin(actor)
-    statuses = workflow.owner_statuses()
-    pairs = {(a, b) for a in statuses for b in statuses if a != b}
+    owned = statuses.owner_statuses()
+    pairs = {(a, b) for a in owned for b in owned if a != b}
     if unknown := allowed - pairs:
         raise ValidationError({"transitions": _("Unknown moves: %(moves)s", moves=sorted(unknown))})
     before = sorted(
@@ -169,7 +169,7 @@ def set_transitions(actor, allowed: set[tuple[str, str]]) -> None:
     db.session.flush()
     record_audit(actor, "workflow.transitions", None, {"blocked": [list(p) for p in before]},
                  {"blocked": [list(p) for p in blocked]})  # fmt: skip
-    workflow.forget_configuration()
+    statuses.forget_configuration()
 
 
 def hold_status(slug: str) -> bool:
@@ -178,7 +178,7 @@ def hold_status(slug: str) -> bool:
     wait for it; raises TransitionError when it is already gone. Returns whether the status takes
     votes, as the held row says (what the request read before may be older)."""
     if slug in workflow.BUILTIN_SLUGS:
-        return workflow.accepts_votes(slug)
+        return statuses.accepts_votes(slug)
     begin_writing()
     phase = db.session.scalar(
         db.select(CustomStatus.phase).filter_by(slug=slug).with_for_update(read=True)

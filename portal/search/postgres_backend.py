@@ -16,7 +16,7 @@ from sqlalchemy import and_, case, func, literal_column, or_
 from portal.extensions import db
 from portal.markup import highlight_marked
 from portal.models import Idea
-from portal.search import Hit, SearchQuery, SearchResult, SearchUnavailable
+from portal.search.base import Hit, SearchQuery, SearchResult, SearchUnavailable
 from portal.search.sql_backend import facet_counts, narrow, visible_scope
 from portal.search.typos import typo_candidates
 from portal.workflow import DUPLICATE

@@ -8,7 +8,7 @@ from sqlalchemy import func, or_
 from portal.extensions import db
 from portal.markup import highlight_words
 from portal.models import Board, Idea
-from portal.search import Hit, SearchQuery, SearchResult
+from portal.search.base import Hit, SearchQuery, SearchResult
 from portal.workflow import DUPLICATE
 
 MAX_WORDS = 8

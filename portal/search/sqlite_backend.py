@@ -35,10 +35,11 @@ from whoosh.lang.porter import stem
 from portal.extensions import db
 from portal.markup import highlight_marked
 from portal.models import Board
-from portal.search import Hit, SearchQuery, SearchResult, SearchUnavailable
+from portal.search.base import Hit, SearchQuery, SearchResult, SearchUnavailable
 from portal.search.language import german_stem, german_stems
 from portal.search.typos import WORD, typo_candidates
-from portal.workflow import DUPLICATE, OPEN, STATUSES
+from portal.statuses import STATUSES
+from portal.workflow import DUPLICATE, OPEN
 
 TABLE = "idea_fts"
 COLUMNS = (

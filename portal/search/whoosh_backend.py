@@ -17,7 +17,7 @@ from whoosh.index import LockError
 from whoosh.qparser import MultifieldParser, OrGroup
 
 from portal.markup import HighlightFormatter, whoosh_highlight
-from portal.search import Hit, SearchQuery, SearchResult, SearchUnavailable
+from portal.search.base import Hit, SearchQuery, SearchResult, SearchUnavailable
 from portal.search.language import GERMAN_ANALYZER, STEMMERS
 from portal.search.typos import WORD, typo_candidates
 from portal.workflow import DUPLICATE

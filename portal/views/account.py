@@ -30,13 +30,10 @@ from portal.i18n import gettext as _
 from portal.i18n import ngettext
 from portal.models import Board, Idea, Notification, Vote, utcnow
 from portal.notifications import read_unsubscribe_token, visible_notices
-from portal.operations import OperationError, ValidationError, accounts
-from portal.operations.accounts import (
-    EMAIL_FREQUENCIES,
-    EMAIL_PREFERENCES,
-    device_label,
-    set_email_preference,
-)
+from portal.operations import OperationError, ValidationError, accounts, sessions
+from portal.operations import two_factor as second_factor  # two_factor names a page here
+from portal.operations.accounts import EMAIL_FREQUENCIES, EMAIL_PREFERENCES, set_email_preference
+from portal.operations.sessions import device_label
 from portal.operations.subscriptions import set_subscription
 from portal.operations.tokens import active_tokens, create_token, revoke_token
 from portal.settings import site_settings
@@ -77,8 +74,8 @@ def profile():
         preferences=EMAIL_PREFERENCES,
         frequencies=EMAIL_FREQUENCIES,
         tokens=active_tokens(current_user),
-        sessions=accounts.active_sessions(current_user),
-        is_current=lambda row: accounts.is_current_session(current_user, row),
+        sessions=sessions.active_sessions(current_user),
+        is_current=lambda row: sessions.is_current_session(current_user, row),
         device_label=device_label,
     )
 
@@ -135,10 +132,10 @@ def delete_account():
 @login_required
 def end_session(session_id):
     try:
-        row = accounts.end_session(current_user, session_id)
+        row = sessions.end_session(current_user, session_id)
     except OperationError:
         abort(404)
-    if accounts.is_current_session(current_user, row):
+    if sessions.is_current_session(current_user, row):
         sign_out()
         db.session.commit()
         flash(_("You are signed out."), "info")
@@ -151,7 +148,7 @@ def end_session(session_id):
 @bp.post("/me/sessions/end-others")
 @login_required
 def end_other_sessions():
-    accounts.end_other_sessions(current_user, keep_token=current_user.session_token)
+    sessions.end_other_sessions(current_user, keep_token=current_user.session_token)
     db.session.commit()
     flash(_("You are signed out everywhere else."), "success")
     return redirect(url_for("account.profile") + "#sessions", code=303)
@@ -159,7 +156,7 @@ def end_other_sessions():
 
 def _two_factor_page(status: int = 200, proof_form=None):
     """The page of someone who has two-factor sign-in: turn it off, or new recovery codes."""
-    codes_left = accounts.recovery_codes_left(current_user)
+    codes_left = second_factor.recovery_codes_left(current_user)
     return render_template("account/two_factor.html", proof_form=proof_form or ProofForm(),
                            codes_left=codes_left), status  # fmt: skip
 
@@ -180,7 +177,7 @@ def two_factor():
     form = TwoFactorSetupForm()
     if form.validate_on_submit():
         try:
-            codes = accounts.enable_two_factor(current_user, form.secret.data, form.code.data)
+            codes = second_factor.enable_two_factor(current_user, form.secret.data, form.code.data)
             db.session.commit()
         except ValidationError as invalid:
             db.session.rollback()
@@ -197,7 +194,7 @@ def two_factor():
     uri = totp.provisioning_uri(form.secret.data, current_user.email, site_settings()["site_name"])
     page = render_template("account/two_factor_setup.html", form=form, secret=form.secret.data,
                            qr=totp.qr_data_uri(uri),
-                           required=accounts.must_set_up_two_factor(current_user))  # fmt: skip
+                           required=second_factor.must_set_up_two_factor(current_user))  # fmt: skip
     return page, 422 if form.errors else 200
 
 
@@ -207,7 +204,7 @@ def two_factor():
 def disable_two_factor():
     form = ProofForm()
     try:
-        accounts.disable_two_factor(current_user, form.proof.data)
+        second_factor.disable_two_factor(current_user, form.proof.data)
         db.session.commit()
     except OperationError as refused:
         return _proof_refused(form, refused)
@@ -221,7 +218,7 @@ def disable_two_factor():
 def recovery_codes():
     form = ProofForm()
     try:
-        codes = accounts.replace_recovery_codes(current_user, form.proof.data)
+        codes = second_factor.replace_recovery_codes(current_user, form.proof.data)
         db.session.commit()
     except OperationError as refused:
         return _proof_refused(form, refused)

@@ -15,7 +15,7 @@ from flask_babel import format_datetime
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
-from portal import workflow
+from portal import statuses, workflow
 from portal.exports import export_ideas, ideas_filename
 from portal.extensions import db
 from portal.htmx import render
@@ -32,20 +32,19 @@ from portal.models import (
     WebhookDelivery,
 )
 from portal.operations import ValidationError
-from portal.operations.accounts import reset_two_factor
 from portal.operations.admin import add_category, save_board, save_site, set_role
-from portal.operations.webhooks import (
-    EVENTS,
+from portal.operations.two_factor import reset_two_factor
+from portal.operations.webhooks.delivery import failing_webhook_count, last_attempts
+from portal.operations.webhooks.editing import (
     create_webhook,
     delete_webhook,
-    failing_webhook_count,
-    last_attempts,
     rotate_webhook_secret,
     send_again,
     send_test,
     set_webhook_active,
     update_webhook,
 )
+from portal.operations.webhooks.queueing import EVENTS
 from portal.operations.workflow_admin import (
     SLUG,
     add_status,
@@ -94,17 +93,17 @@ def workflow_page(errors=None, entered=None, code=200, editing=None):
     blocked = set(
         db.session.execute(db.select(BlockedTransition.source, BlockedTransition.target)).all()
     )
-    statuses = list(workflow.STATUSES.values())
-    custom = [status for status in statuses if status.slug not in workflow.BUILTIN_SLUGS]
+    every = list(statuses.STATUSES.values())
+    custom = [status for status in every if status.slug not in workflow.BUILTIN_SLUGS]
     in_use = ideas_with_status([status.slug for status in custom])
     return render(
         "admin/workflow.html",
         "workflow",
         code,
-        all_statuses=statuses,
+        all_statuses=every,
         custom_statuses=custom,
         in_use=in_use,
-        owner_statuses=workflow.owner_statuses(),
+        owner_statuses=statuses.owner_statuses(),
         blocked=blocked,
         phases=list(workflow.Phase),
         errors=errors or {},

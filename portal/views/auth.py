@@ -27,7 +27,6 @@ from portal.operations import OperationError, ValidationError
 from portal.operations.accounts import (
     LINK_USED,
     authenticate,
-    check_second_factor,
     confirm_email,
     register_user,
     request_password_reset,
@@ -35,6 +34,7 @@ from portal.operations.accounts import (
     send_verification,
     valid_token,
 )
+from portal.operations.two_factor import check_second_factor
 from portal.views.guesses import (
     own_account_limit,
     second_factor_limit,

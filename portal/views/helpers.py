@@ -8,7 +8,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from portal import workflow
+from portal import statuses, workflow
 from portal.extensions import db
 from portal.i18n import short_date, time_ago
 from portal.markup import stored_html
@@ -102,8 +102,8 @@ def register(app) -> None:
     app.jinja_env.globals.update(
         csrf_token=generate_csrf,
         csp_nonce=csp_nonce,
-        statuses=workflow.STATUSES,
-        status_of=workflow.get_status,  # also names a status an admin has since removed
+        statuses=statuses.STATUSES,
+        status_of=statuses.get_status,  # also names a status an admin has since removed
         builtin_statuses=workflow.BUILTIN_SLUGS,
         flag_reasons=FLAG_REASONS,
         Role=Role,

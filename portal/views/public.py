@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func
 from sqlalchemy.orm import joinedload
 
-from portal import memberpages, workflow
+from portal import memberpages, statuses, workflow
 from portal.database import commit_keeping_objects, reads_first
 from portal.extensions import db
 from portal.forms import CommentForm, IdeaForm, StatusForm, show_errors
@@ -74,7 +74,7 @@ def index():
         .limit(6)
     )
     trending = db.session.scalars(
-        public_ideas.where(Idea.status.in_(workflow.voting_statuses())).order_by(
+        public_ideas.where(Idea.status.in_(statuses.voting_statuses())).order_by(
             Idea.trending.desc()
         )
     ).all()
@@ -93,7 +93,7 @@ def board_filters(board) -> dict:
     category = request.args.get("category", "")
     return {
         "sort": sort if sort in SORTS else "trending",
-        "status": status if status in workflow.STATUSES else "",
+        "status": status if status in statuses.STATUSES else "",
         "category": category if any(c.slug == category for c in board.categories) else "",
     }
 
@@ -375,7 +375,7 @@ def subscription(number):
 def status_form(idea, form=None) -> StatusForm:
     form = form or StatusForm(formdata=None)
     form.status.choices = [
-        (slug, workflow.get_status(slug).label) for slug in workflow.allowed_targets(idea.status)
+        (slug, statuses.get_status(slug).label) for slug in statuses.allowed_targets(idea.status)
     ]
     return form
 
@@ -402,7 +402,10 @@ def status(number):
         answer.headers["HX-Retarget"], answer.headers["HX-Reswap"] = "#dialog-slot", "innerHTML"
         return answer
     if not wants_fragment():
-        flash(_("The idea is now %(status)s.", status=idea.status_info.label), "success")
+        flash(
+            _("The idea is now %(status)s.", status=statuses.get_status(idea.status).label),
+            "success",
+        )
         return redirect(idea_url(idea), code=303)
     return render("ideas/detail.html", "idea_page", **idea_context(idea))
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 from flask import Blueprint, request
 from sqlalchemy.orm import joinedload
 
-from portal import workflow
+from portal import statuses, workflow
 from portal.extensions import db
 from portal.htmx import render
 from portal.i18n import gettext as _
@@ -41,7 +41,7 @@ def roadmap_lanes() -> list[tuple[str, str, list[str]]]:
     """Lanes by phase, each (key, title, statuses): `planned`, then the rest of the active
     phase, then the done phase (admins' own statuses join the lane of their phase)."""
     by_phase = {phase: [] for phase in workflow.Phase}
-    for slug, status in workflow.STATUSES.items():
+    for slug, status in statuses.STATUSES.items():
         by_phase[status.phase].append(slug)
     in_progress = [slug for slug in by_phase[workflow.Phase.ACTIVE] if slug != PLANNED]
     return [
@@ -56,8 +56,8 @@ def roadmap():
     boards, board = shown_boards()
     ideas = public_ideas([board] if board else boards)
     lanes = []
-    for key, title, statuses in roadmap_lanes():
-        query = ideas.where(Idea.status.in_(statuses))
+    for key, title, slugs in roadmap_lanes():
+        query = ideas.where(Idea.status.in_(slugs))
         if key == "completed":  # only what shipped lately
             query = query.where(Idea.status_changed_at >= utcnow() - COMPLETED_SHOWN)
         query = query.order_by(Idea.vote_count.desc(), Idea.id.desc()).limit(LANE_LIMIT)

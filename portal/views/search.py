@@ -3,7 +3,7 @@
 from flask import Blueprint, current_app, request
 from flask_login import current_user
 
-from portal import workflow
+from portal import statuses
 from portal.htmx import render
 from portal.markup import clean_text
 from portal.queries import (
@@ -30,7 +30,7 @@ def search():
         text=text,
         boards=slugs,
         board=board if board in slugs else "",
-        status=status if status in workflow.STATUSES else "",
+        status=status if status in statuses.STATUSES else "",
         include_duplicates=request.args.get("duplicates") == "1",
         page=page_number(),
         per_page=current_app.config["PER_PAGE"],

@@ -1,4 +1,5 @@
-"""Error pages: every failure gets a clear page (or JSON under /api), never a stack trace."""
+"""What every failure answers, for the whole app: a clear page, or the API's JSON under /api/,
+never a stack trace. Above both audiences, so the pages and the API need nothing of each other."""
 
 import logging
 
@@ -15,7 +16,7 @@ from portal.i18n import lazy_gettext as _l
 from portal.operations import OperationError
 from portal.settings import default_settings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("portal.views.errors")  # its name before it moved here: logs keep it
 RETRY_AFTER_SECONDS = 5
 
 MESSAGES = {

@@ -1,9 +1,5 @@
-"""Webhooks: admins name an address and the events it hears; each event is signed and sent.
-
-An event writes one WebhookDelivery (the exact body) and one outbox row per subscribed hook
-in the event's own transaction; the worker sends it, retrying with the outbox's backoff
-until MAX_ATTEMPTS have failed. A failing hook is shown to admins, never switched off.
-Only what customers may read leaves: no held or hidden idea, never an internal note.
+"""Sending a webhook delivery: signed, posted once per try, its answer logged; the worker
+retries with the outbox's backoff until MAX_ATTEMPTS have failed.
 
 Addresses are public ones only (no server-side request forgery): a hook may not point at
 a private, loopback, link-local, multicast or reserved address, checked when it is saved
@@ -16,49 +12,20 @@ import hashlib
 import hmac
 import http.client
 import ipaddress
-import json
-import secrets
 import socket
 import time
-from collections.abc import Callable
-from contextlib import suppress
 from urllib.parse import quote, urlsplit
 
 from flask import current_app
-from flask_babel import format_number
 
 from portal.extensions import db
 from portal.i18n import gettext as _
-from portal.i18n import lazy_gettext as _l
 from portal.markup import clean_text
-from portal.models import (
-    Comment,
-    Idea,
-    OutboxMessage,
-    StatusChange,
-    Webhook,
-    WebhookDelivery,
-    utcnow,
-)
-from portal.operations import Conflict, ValidationError
-from portal.operations.admin import require_admin
-from portal.operations.audit import record_audit
+from portal.models import Webhook, WebhookDelivery, utcnow
 from portal.outbox import GiveUp
-from portal.representations import comment_json, idea_json, iso, person_json
 
-WEBHOOK = "webhook"  # the outbox kind
-EVENTS = {
-    "idea.created": _l("A new idea is published (held ideas once a moderator approves them)"),
-    "idea.status_changed": _l("An idea's status changes, with the team's public response"),
-    "comment.created": _l("Someone comments on a published idea (never internal notes)"),
-    "idea.merged": _l("A duplicate is merged into its original"),
-}
-PING = WebhookDelivery.TEST_EVENT
 MAX_ATTEMPTS = 10  # with the outbox's backoff: the last try about three hours after the first
 TIMEOUT = 10
-TEST_TIMEOUT = 5
-URL_MAX = 2000
-DESCRIPTION_MAX = 200
 EXCERPT_CHARS = 500
 SIGNATURE_HEADER = "X-Stimme-Signature"
 USER_AGENT = "Stimme-Webhooks/1"
@@ -68,87 +35,7 @@ class DeliveryFailed(Exception):
     """The receiver did not answer with a 2xx; the delivery's log row says what happened."""
 
 
-# -- events -----------------------------------------------------------------------------
-
-
-def queue_webhook_event(event: str, payload: dict | Callable[[], dict]) -> list[WebhookDelivery]:
-    """In the current transaction, queue one delivery of event for every active hook that
-    listens to it; payload may be a function, called only when some hook listens."""
-    hooks = [
-        hook
-        for hook in db.session.scalars(db.select(Webhook).filter_by(is_active=True))
-        if event in hook.events
-    ]
-    if not hooks:
-        return []
-    return _queue(hooks, event, payload() if callable(payload) else payload)
-
-
-def _queue(hooks: list[Webhook], event: str, fields: dict) -> list[WebhookDelivery]:
-    deliveries = [WebhookDelivery(webhook=hook, event=event, body="") for hook in hooks]
-    db.session.add_all(deliveries)
-    db.session.flush()  # ids, which the body carries
-    for delivery in deliveries:
-        delivery.body = _body(delivery, fields)
-        db.session.add(OutboxMessage(kind=WEBHOOK, payload={"delivery_id": delivery.id}))
-    return deliveries
-
-
-ENVELOPE = ("event", "delivery", "created_at")  # what _body adds to an event's fields
-
-
-def _body(delivery: WebhookDelivery, fields: dict) -> str:
-    created_at = iso(delivery.created_at)
-    return json.dumps({"event": delivery.event, "delivery": delivery.id, "created_at": created_at,
-                       **fields})  # fmt: skip
-
-
-def queue_idea_created(idea: Idea) -> None:
-    """idea.created, once the idea is published (a held idea waits for its approval)."""
-    if idea.is_public:
-        queue_webhook_event("idea.created", lambda: {"idea": idea_json(idea)})
-
-
-def queue_status_changed(idea: Idea, change: StatusChange) -> None:
-    if idea.is_public:
-        queue_webhook_event(
-            "idea.status_changed",
-            lambda: {
-                "idea": idea_json(idea),
-                "status_change": {
-                    "from": change.from_status,
-                    "to": change.to_status,
-                    "response": change.response,
-                    "response_html": change.response_html,
-                    "author": person_json(change.author),
-                    "created_at": iso(change.created_at),
-                },
-            },
-        )
-
-
-def queue_comment_created(comment: Comment) -> None:
-    """comment.created for a public comment on a published idea; internal notes never leave."""
-    if comment.is_public and comment.idea.is_public:
-        queue_webhook_event(
-            "comment.created",
-            lambda: {"idea": idea_json(comment.idea), "comment": comment_json(comment)},
-        )
-
-
-def queue_idea_merged(source: Idea, target: Idea) -> None:
-    if source.is_public:
-        # merged_into_id was just set: the relationship may still hold what it loaded before.
-        queue_webhook_event(
-            "idea.merged",
-            lambda: {
-                "idea": {**idea_json(source), "merged_into": target.number},
-                "merge": {"into": target.number},
-            },
-        )
-
-
-# -- sending ----------------------------------------------------------------------------
+# -- signing ---------------------------------------------------------------------------
 
 
 def sign(secret: str, timestamp: int, body: str) -> str:
@@ -312,6 +199,9 @@ def _describe(error: Exception) -> str:
     return clean_text(text)[:EXCERPT_CHARS]
 
 
+# -- sending ---------------------------------------------------------------------------
+
+
 def send_delivery(delivery: WebhookDelivery, timeout: float = TIMEOUT) -> None:
     """POST the delivery once and log the answer; raises DeliveryFailed unless it was a 2xx.
 
@@ -359,135 +249,6 @@ def send_queued(payload: dict) -> None:
             raise
         delivery.gave_up_at = utcnow()
         raise GiveUp(f"Gave up after {delivery.attempts} attempts: {delivery.error}") from None
-
-
-# -- what admins do ---------------------------------------------------------------------
-
-
-def validate_webhook(form) -> dict:
-    """The cleaned url, events and description; raises ValidationError."""
-    url = clean_text(form.get("url", ""))
-    events = form.getlist("events") if hasattr(form, "getlist") else form.get("events", [])
-    description = " ".join(clean_text(form.get("description", "")).split())
-    errors = {}
-    if problem := url_problem(url) or address_problem(url):
-        errors["url"] = problem
-    if not events or any(event not in EVENTS for event in events):
-        errors["events"] = _("Choose at least one event.")
-    if len(description) > DESCRIPTION_MAX:
-        errors["description"] = _("At most %(max)s characters.", max=format_number(DESCRIPTION_MAX))
-    if errors:
-        raise ValidationError(errors)
-    return {"url": url, "events": [e for e in EVENTS if e in events], "description": description}
-
-
-def url_problem(url: str) -> str | None:
-    """What is wrong with url as a webhook address, or None."""
-    if not url:
-        return _("Give the address that should receive the events.")
-    if len(url) > URL_MAX:
-        return _("An address has at most %(max)s characters.", max=format_number(URL_MAX))
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises ValueError for a port that is no number)
-    except ValueError:
-        return _("This is not a valid address.")
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
-        return _("An address starting with https:// (or http://) and a host name.")
-    if parts.username or parts.password:
-        return _("Leave the user name and password out: receivers check the signature instead.")
-    return None
-
-
-def _settings(hook: Webhook) -> dict:
-    return {"url": hook.url, "events": list(hook.events), "description": hook.description,
-            "is_active": hook.is_active}  # fmt: skip
-
-
-def new_secret() -> str:
-    return "whsec_" + secrets.token_hex(24)
-
-
-def create_webhook(actor, form) -> Webhook:
-    """Add a hook with a fresh signing secret; raises OperationError."""
-    require_admin(actor)
-    values = validate_webhook(form)
-    hook = Webhook(**values, secret=new_secret(), created_by_id=actor.id, is_active=True,
-                   failure_streak=0)  # fmt: skip
-    db.session.add(hook)
-    db.session.flush()
-    record_audit(actor, "webhook.create", hook, None, _settings(hook))
-    return hook
-
-
-def update_webhook(actor, hook: Webhook, form) -> Webhook:
-    """Change a hook's address, events or description; raises OperationError."""
-    require_admin(actor)
-    values = validate_webhook(form)
-    before = _settings(hook)
-    for field, value in values.items():
-        setattr(hook, field, value)
-    db.session.flush()
-    record_audit(actor, "webhook.update", hook, before, _settings(hook))
-    return hook
-
-
-def set_webhook_active(actor, hook: Webhook, active: bool) -> None:
-    """Pause a hook (its queued deliveries are not sent) or resume it."""
-    require_admin(actor)
-    before = {"is_active": hook.is_active}
-    hook.is_active = active
-    record_audit(actor, "webhook.resume" if active else "webhook.pause", hook, before,
-                 {"is_active": active})  # fmt: skip
-
-
-def rotate_webhook_secret(actor, hook: Webhook) -> None:
-    """Give the hook a new secret; the audit notes the change, never the secret."""
-    require_admin(actor)
-    hook.secret = new_secret()
-    record_audit(actor, "webhook.rotate_secret", hook)
-
-
-def delete_webhook(actor, hook: Webhook) -> None:
-    """Remove a hook with its delivery log; queued deliveries are then dropped."""
-    require_admin(actor)
-    record_audit(actor, "webhook.delete", hook, _settings(hook), None)
-    db.session.execute(db.delete(WebhookDelivery).filter_by(webhook_id=hook.id))
-    db.session.delete(hook)
-    db.session.flush()
-
-
-def send_test(actor, hook: Webhook) -> WebhookDelivery:
-    """Send a ping now (paused or not) and log it; the answer is on the returned delivery."""
-    require_admin(actor)
-    delivery = WebhookDelivery(webhook=hook, event=PING, body="")
-    db.session.add(delivery)
-    db.session.flush()
-    delivery.body = _body(delivery, {"webhook": {"id": hook.id, "events": list(hook.events)}})
-    record_audit(actor, "webhook.test", hook)
-    with suppress(DeliveryFailed):  # the delivery's row tells the admin what went wrong
-        send_delivery(delivery, timeout=TEST_TIMEOUT)
-    return delivery
-
-
-def send_again(actor, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Queue a failed or abandoned event once more as a new delivery (a new id, the same
-    fields, signed when sent); one still being retried is retried no more, so the receiver
-    gets the event once. Raises OperationError."""
-    require_admin(actor)
-    hook = delivery.webhook
-    if not delivery.can_send_again:
-        raise Conflict(_("Only an event that failed or was given up on can be sent again."))
-    if not hook.is_active:
-        raise Conflict(_("The webhook is paused: resume it to send deliveries again."))
-    fields = {k: v for k, v in json.loads(delivery.body).items() if k not in ENVELOPE}
-    (again,) = _queue([hook], delivery.event, fields)
-    if delivery.gave_up_at is None:
-        delivery.gave_up_at = utcnow()
-        delivery.error = f"{delivery.error} Sent again as #{again.id}."[:EXCERPT_CHARS]
-    record_audit(actor, "webhook.send_again", hook, {"delivery": delivery.id},
-                 {"delivery": again.id})  # fmt: skip
-    return again
 
 
 def last_attempts(hooks: list[Webhook]) -> dict[int, WebhookDelivery]:

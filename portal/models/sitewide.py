@@ -1,0 +1,46 @@
+"""Site-wide rows: the admins' settings, their own statuses and the moves they turned off,
+and named counters."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+
+
+class SiteSetting(db.Model):
+    """One of the few things an admin sets for the whole site (portal/settings.py)."""
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+
+
+class CustomStatus(db.Model):
+    """A status an admin added beside the built-in seven; its phase decides voting, budget
+    release and the roadmap lane."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    label: Mapped[str] = mapped_column(String(40))
+    colour: Mapped[str] = mapped_column(String(7))
+    phase: Mapped[str] = mapped_column(String(10))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BlockedTransition(db.Model):
+    """A move between two statuses that an admin turned off."""
+
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    target: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class Counter(db.Model):
+    """Named counters, such as the site-wide idea number, taken under a row lock."""
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
