@@ -48,7 +48,7 @@ test-postgres: install
 # After changing texts: collect them, merge them into each catalogue, and compile. The
 # compiled .mo files are committed; tests/test_i18n.py checks they are current.
 translations: install
-	$(VENV)/bin/pybabel extract -F babel.cfg -k lazy_gettext -k _l --no-location --sort-output \
+	$(VENV)/bin/pybabel extract -F babel.cfg -k lazy_gettext -k _l -k N_ --no-location --sort-output \
 		-o $(TRANSLATIONS)/messages.pot .
 	$(VENV)/bin/pybabel update --no-fuzzy-matching -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS)
 	$(VENV)/bin/pybabel compile --statistics -d $(TRANSLATIONS)

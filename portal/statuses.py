@@ -6,13 +6,19 @@ apply to. Operations, views, queries and templates ask here, never the database.
 """
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from flask import g, has_app_context, has_request_context
 
 from portal.extensions import db
+from portal.i18n import gettext, lazy_gettext
 from portal.models import BlockedTransition, CustomStatus
 from portal.pagecache import configuration_changed, shared_configuration
-from portal.workflow import BUILTIN, BUILTIN_STATUSES, Phase, Status, Workflow
+from portal.workflow import BUILTIN_STATUSES, Phase, Status, TransitionError, Workflow
+
+# The built-in statuses named in each reader's language (workflow.py holds them in English).
+TRANSLATED_BUILTINS = tuple(replace(s, label=lazy_gettext(s.label)) for s in BUILTIN_STATUSES)
+BUILTIN = Workflow({status.slug: status for status in TRANSLATED_BUILTINS})
 
 
 def current() -> Workflow:
@@ -29,7 +35,7 @@ def current() -> Workflow:
 
 
 def stored_workflow() -> Workflow:
-    statuses = {status.slug: status for status in BUILTIN_STATUSES}
+    statuses = dict(BUILTIN.statuses)
     for custom in db.session.scalars(db.select(CustomStatus).order_by(CustomStatus.position)):
         statuses[custom.slug] = Status(
             custom.slug, custom.label, Phase(custom.phase), custom.colour
@@ -84,4 +90,9 @@ def accepts_votes(slug: str) -> bool:
 
 
 def check_transition(source: str, target: str) -> None:
-    current().check_transition(source, target)
+    """Raise TransitionError, in the reader's language, unless a product owner may move an
+    idea from source to target."""
+    try:
+        current().check_transition(source, target)
+    except TransitionError as refused:
+        raise TransitionError(gettext(refused.message), **refused.params) from None

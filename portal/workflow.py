@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
-from portal.i18n import gettext as _
-from portal.i18n import lazy_gettext as _l
 
-if TYPE_CHECKING:
-    from flask_babel import LazyString
+def N_(text: str) -> str:
+    """Marks an English text for `make translations` where it is written; portal/statuses.py
+    shows it in the reader's language. This module knows no language."""
+    return text
 
 
 class Phase(StrEnum):
@@ -24,19 +23,6 @@ class Phase(StrEnum):
     ACTIVE = "active"
     DONE = "done"
     DECLINED = "declined"
-
-    @property
-    def label(self) -> LazyString:
-        """The phase's name in the reader's language (the value stays the stored slug)."""
-        return PHASE_LABELS[self]
-
-
-PHASE_LABELS = {
-    Phase.OPEN: _l("Open"),
-    Phase.ACTIVE: _l("Active"),
-    Phase.DONE: _l("Done"),
-    Phase.DECLINED: _l("Declined"),
-}
 
 
 # Phases whose ideas take votes and hold the voters' budget.
@@ -46,7 +32,7 @@ VOTING_PHASES = frozenset({Phase.OPEN, Phase.ACTIVE})
 @dataclass(frozen=True)
 class Status:
     slug: str
-    label: str | LazyString  # built-in: lazy, in each reader's language; custom: as written
+    label: str  # built-in: English here, translated by portal/statuses.py; custom: as written
     phase: Phase
     colour: str
 
@@ -59,13 +45,13 @@ OPEN = "open"
 DUPLICATE = "duplicate"
 
 BUILTIN_STATUSES = (
-    Status("open", _l("Open"), Phase.OPEN, "#5f6b7a"),
-    Status("under_review", _l("Under review"), Phase.OPEN, "#8a6d00"),
-    Status("planned", _l("Planned"), Phase.ACTIVE, "#1f6feb"),
-    Status("started", _l("In progress"), Phase.ACTIVE, "#7b3fe4"),
-    Status("completed", _l("Completed"), Phase.DONE, "#1a7f37"),
-    Status("declined", _l("Declined"), Phase.DECLINED, "#b42318"),
-    Status(DUPLICATE, _l("Duplicate"), Phase.DECLINED, "#6e7781"),
+    Status("open", N_("Open"), Phase.OPEN, "#5f6b7a"),
+    Status("under_review", N_("Under review"), Phase.OPEN, "#8a6d00"),
+    Status("planned", N_("Planned"), Phase.ACTIVE, "#1f6feb"),
+    Status("started", N_("In progress"), Phase.ACTIVE, "#7b3fe4"),
+    Status("completed", N_("Completed"), Phase.DONE, "#1a7f37"),
+    Status("declined", N_("Declined"), Phase.DECLINED, "#b42318"),
+    Status(DUPLICATE, N_("Duplicate"), Phase.DECLINED, "#6e7781"),
 )
 BUILTIN_SLUGS = frozenset(status.slug for status in BUILTIN_STATUSES)
 
@@ -74,7 +60,12 @@ REMOVED_COLOUR = "#6e7781"
 
 
 class TransitionError(ValueError):
-    """An idea cannot move from one status to another."""
+    """An idea cannot move from one status to another: `message`, a text with %(name)s
+    places, filled from `params` (portal/statuses.py raises it again translated)."""
+
+    def __init__(self, message: str, **params):
+        super().__init__(message % params)
+        self.message, self.params = message, params
 
 
 @dataclass(frozen=True)
@@ -121,20 +112,20 @@ class Workflow:
     def check_transition(self, source: str, target: str) -> None:
         """Raise TransitionError unless a product owner may move source to target."""
         if target not in self.statuses:
-            raise TransitionError(_("There is no status called %(status)s.", status=repr(target)))
+            raise TransitionError(N_("There is no status called %(status)s."), status=repr(target))
         if target == source:
             raise TransitionError(
-                _("The idea is already %(status)s.", status=self.get_status(source).label)
+                N_("The idea is already %(status)s."), status=self.get_status(source).label
             )
         if target == DUPLICATE:
-            raise TransitionError(_("An idea becomes a duplicate only by merging it into another."))
+            raise TransitionError(
+                N_("An idea becomes a duplicate only by merging it into another.")
+            )
         if target not in self.allowed_targets(source):
             raise TransitionError(
-                _(
-                    "An idea cannot move from %(source)s to %(target)s.",
-                    source=self.get_status(source).label,
-                    target=self.get_status(target).label,
-                )
+                N_("An idea cannot move from %(source)s to %(target)s."),
+                source=self.get_status(source).label,
+                target=self.get_status(target).label,
             )
 
 

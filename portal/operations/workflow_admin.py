@@ -184,6 +184,7 @@ def hold_status(slug: str) -> bool:
         db.select(CustomStatus.phase).filter_by(slug=slug).with_for_update(read=True)
     )
     if phase is None:
-        gone = _("There is no status called %(status)s.", status=repr(slug))
-        raise workflow.TransitionError(gone)
+        raise workflow.TransitionError(
+            _("There is no status called %(status)s."), status=repr(slug)
+        )
     return workflow.Phase(phase) in workflow.VOTING_PHASES
