@@ -27,6 +27,7 @@ from urllib.parse import quote, urlsplit
 from flask import current_app
 from flask_babel import format_number
 
+from portal.database import keep_writes
 from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
@@ -321,7 +322,7 @@ def send_delivery(delivery: WebhookDelivery, timeout: float = TIMEOUT) -> None:
     hook = delivery.webhook
     url, body = hook.url, delivery.body
     headers = signed_headers(hook.secret, delivery.event, delivery.id, body)
-    db.session.commit()
+    keep_writes()
     started = time.monotonic()
     code, excerpt, error = None, "", ""
     try:
