@@ -31,6 +31,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_extensions(app)
     register_input(app)  # before the blueprints: their routes use its URL converters
     register_blueprints(app)
+    register_transaction_boundary(app)  # after the blueprints: it wraps their views
     register_request_hooks(app)
     register_errorhandlers(app)
     register_template_helpers(app)
@@ -102,6 +103,13 @@ def register_blueprints(app: Flask) -> None:
     for module in (public, roadmap, search, auth, account, dashboard, moderation, admin, health,
                    language, api):  # fmt: skip
         app.register_blueprint(module.bp)
+
+
+def register_transaction_boundary(app: Flask) -> None:
+    """Each view commits once or rolls back (portal/database.py, docs/decisions/0014)."""
+    from portal import database
+
+    database.init_app(app)
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -11,7 +11,7 @@ import time
 from flask import flash, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
-from portal.database import begin_writing, commit_keeping_objects
+from portal.database import keep_writes
 from portal.extensions import db, login_manager
 from portal.htmx import navigate
 from portal.i18n import gettext
@@ -41,13 +41,13 @@ def load_user(token: str) -> User | None:
 
 def load_signed_in_user():
     """before_request: load the user before the view runs, so that the once-a-minute note
-    of the session's use commits on its own; send staff who must first set up two-factor
-    sign-in there. Static files and the API (tokens, never cookies) are left alone."""
+    of the session's use commits on its own, whatever the view answers; send staff who
+    must first set up two-factor sign-in there. Static files and the API (tokens, never
+    cookies) are left alone."""
     if "_user_id" not in session or request.endpoint == "static" or request.blueprint == "api":
         return None
     if current_user.is_authenticated and db.session.dirty:
-        begin_writing()
-        commit_keeping_objects()
+        keep_writes()
     if (
         current_user.is_authenticated
         and request.endpoint not in TWO_FACTOR_SETUP_ENDPOINTS

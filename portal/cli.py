@@ -6,6 +6,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from portal.database import unit_of_work
 from portal.extensions import db
 from portal.models import Idea, Role
 
@@ -37,8 +38,8 @@ def seed_demo_command(ideas, password, if_empty):
             click.echo(saved.read_text())
         return
     try:
-        result = seed_demo(ideas=ideas, password=password)
-        db.session.commit()
+        with unit_of_work():
+            result = seed_demo(ideas=ideas, password=password)
     except DemoError as refused:
         raise click.ClickException(str(refused)) from None
     from portal.search.indexing import reindex_all
@@ -69,14 +70,14 @@ def create_user_command(email, name, role, password):
 
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        user = register_user(email, name, password, role=Role.from_slug(role), verified=True)
-    except ValidationError as invalid:
-        raise click.ClickException("; ".join(invalid.fields.values())) from None
-    if user is None:
-        raise click.ClickException(f"An account for {email} already exists.")
-    user.is_trusted = True
-    db.session.commit()
+    with unit_of_work():
+        try:
+            user = register_user(email, name, password, role=Role.from_slug(role), verified=True)
+        except ValidationError as invalid:
+            raise click.ClickException("; ".join(invalid.fields.values())) from None
+        if user is None:
+            raise click.ClickException(f"An account for {email} already exists.")
+        user.is_trusted = True
     click.echo(f"Created {user.email} ({user.role.label}).")
 
 
@@ -95,10 +96,10 @@ def create_token_command(email, name):
     if user is None:
         raise click.ClickException(f"There is no account for {email}.")
     try:
-        _row, token = create_token(user, name)
+        with unit_of_work():
+            _row, token = create_token(user, name)
     except OperationError as refused:
         raise click.ClickException(refused.explanation) from None
-    db.session.commit()
     if must_set_up_two_factor(user):
         click.echo(f"{user.email} must set up two-factor sign-in before this token works: "
                    "this site requires it for its staff.")  # fmt: skip
@@ -123,10 +124,10 @@ def reset_two_factor_command(email):
     # A request context, for the links in the mail (built on BASE_URL as the worker does).
     with current_app.test_request_context("/", base_url=current_app.config["BASE_URL"]):
         try:
-            ended, revoked = reset_two_factor(None, user)
+            with unit_of_work():
+                ended, revoked = reset_two_factor(None, user)
         except OperationError as refused:
             raise click.ClickException(refused.explanation) from None
-        db.session.commit()
     click.echo(
         f"Two-factor sign-in of {user.email} ({user.role.label}) is off; {ended} session(s) "
         f"ended, {revoked} API token(s) revoked and a mail is queued to them. They sign in "
@@ -142,14 +143,14 @@ def rotate_two_factor_key_command():
     from portal.totp_keys import UnreadableSecret, rotate_secrets
 
     try:
-        count = rotate_secrets()
+        with unit_of_work():
+            count = rotate_secrets()
     except UnreadableSecret:
         raise click.ClickException(
             "A two-factor secret cannot be decrypted with TWO_FACTOR_KEYS or the key derived "
             "from SECRET_KEY; nothing was changed. Keep the key it was encrypted with in "
             "TWO_FACTOR_KEYS, after the new first key, and run this again."
         ) from None
-    db.session.commit()
     click.echo(f"Encrypted {count} two-factor secret(s) again with the first key.")
 
 

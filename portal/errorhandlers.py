@@ -9,7 +9,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.api.errors import api_error
-from portal.extensions import db, login_manager
+from portal.database import discard
+from portal.extensions import login_manager
 from portal.i18n import english
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
@@ -55,9 +56,10 @@ def register(app) -> None:
             400, _("The form expired or came from another site. Reload and try again.")
         )
 
+    # A view's own failures are rolled back by its transaction boundary (portal/database.py)
+    # before these run; discard() below is for what fails before or after a view.
     @app.errorhandler(OperationError)
     def operation_error(error):
-        db.session.rollback()
         return error_page(error.status_code, error.message, error.fields)
 
     @app.errorhandler(HTTPException)
@@ -75,10 +77,7 @@ def register(app) -> None:
         lost = isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
         if not lost:
             return internal_error(InternalServerError(original_exception=error))
-        try:
-            db.session.rollback()
-        except Exception:  # the connection is gone; the pool replaces it
-            db.session.close()
+        discard()
         log.warning("database unavailable on %s %s: %s", request.method, request.path,
                     error.__class__.__name__)  # fmt: skip
         # The page must not ask the database again: default settings, no signed-in header.
@@ -90,7 +89,7 @@ def register(app) -> None:
 
     @app.errorhandler(InternalServerError)
     def internal_error(error):
-        db.session.rollback()
+        discard()
         log.error("unhandled error on %s %s", request.method, request.path,
                   exc_info=error.original_exception)  # fmt: skip
         return error_page(500)

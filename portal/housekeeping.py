@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, delete, or_, select
 
+from portal.database import discard, unit_of_work
 from portal.extensions import db
 from portal.models import (
     AccountToken,
@@ -122,8 +123,8 @@ def _delete_in_batches(model, condition, batch: int, stop_requested, max_batches
     statement = delete(table).where(table.c.id.in_(chosen))
     total = batches = 0
     while not stop_requested() and (max_batches is None or batches < max_batches):
-        removed = db.session.execute(statement).rowcount
-        db.session.commit()
+        with unit_of_work():  # each batch its own short transaction
+            removed = db.session.execute(statement).rowcount
         total, batches = total + removed, batches + 1
         if removed < batch:
             break
@@ -155,7 +156,7 @@ class PruneSchedule:
         try:
             removed = prune(batch=BATCH, stop_requested=stop_requested, max_batches=MAX_BATCHES)
         except Exception:  # the worker's deliveries matter more than its tidying
-            db.session.rollback()
+            discard()
             log.exception("housekeeping failed; the worker tries again in an hour")
             return None
         self.unfinished = any(count >= MAX_BATCHES * BATCH for count in removed.values())

@@ -7,6 +7,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import or_
 
+from portal.database import unit_of_work
 from portal.extensions import db
 from portal.models import OutboxMessage, utcnow
 
@@ -36,6 +37,7 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=unit * 2**attempts), MAX_BACKOFF)
 
 
+@unit_of_work()
 def claim_batch(limit: int = BATCH) -> list[int]:
     """Lease due messages to this worker; other workers skip rows leased or locked here."""
     now = utcnow()
@@ -53,10 +55,10 @@ def claim_batch(limit: int = BATCH) -> list[int]:
     for row in rows:
         # A worker killed mid-send leaves its rows leased: another takes them once it ends.
         row.locked_until = now + timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
-    db.session.commit()
     return [row.id for row in rows]
 
 
+@unit_of_work()
 def release(message_ids: list[int]) -> None:
     """Give back the leases of messages not sent, so another worker may send them now."""
     db.session.execute(
@@ -64,7 +66,6 @@ def release(message_ids: list[int]) -> None:
         .where(OutboxMessage.id.in_(message_ids), OutboxMessage.sent_at.is_(None))
         .values(locked_until=None)
     )
-    db.session.commit()
 
 
 def record_given_up(message: OutboxMessage, error: GiveUp) -> None:

@@ -8,6 +8,7 @@ import time
 
 from flask import current_app
 
+from portal.database import discard, unit_of_work
 from portal.extensions import db
 from portal.housekeeping import PruneSchedule
 from portal.mail import build_message, mailer_from_url
@@ -49,6 +50,7 @@ def _send(message: OutboxMessage) -> None:
         raise ValueError(f"unknown outbox kind {message.kind!r}")
 
 
+@unit_of_work()
 def deliver(message_id: int) -> bool:
     """Send one leased message and record the outcome; returns whether it went out."""
     message = db.session.get(OutboxMessage, message_id)
@@ -56,27 +58,24 @@ def deliver(message_id: int) -> bool:
         _send(message)
     except GiveUp as error:
         record_given_up(message, error)
-        db.session.commit()
         log.warning("outbox message %s given up: %s", message_id, error)
         return False
     except Exception as error:  # any failure is retried later, never lost
         record_failure(message, error)
-        db.session.commit()
         log.warning(
             "outbox message %s failed (attempt %s): %s", message_id, message.attempts, error
         )
         return False
     record_sent(message)
-    db.session.commit()
     return True
 
 
 def drain(stop_requested=lambda: False) -> tuple[int, int]:
     """Queue what is due (weekly digests, reminders of a waiting review queue), then
     deliver every message due now, or until stop_requested(); returns (sent, failed)."""
-    queue_digests()
-    remind_moderators()
-    db.session.commit()
+    with unit_of_work():
+        queue_digests()
+        remind_moderators()
     sent = failed = 0
     seen: set[int] = set()
     while not stop_requested() and (batch := [i for i in claim_batch() if i not in seen]):
@@ -100,7 +99,7 @@ def catch_up_search() -> None:
             pass
         log.info("search index checked: %s ideas needed an update", queued)
     except Exception:  # the site works without the index; the loop retries
-        db.session.rollback()
+        discard()
         log.exception("could not check the search index")
 
 
@@ -126,7 +125,7 @@ def run_worker(poll_seconds: float = 1.0) -> None:
             keep_index_healthy()
             sent += apply_pending()
         except Exception:  # a database outage: wait and try again
-            db.session.rollback()
+            discard()
             log.exception("outbox worker could not reach the database")
             sent = failed = 0
         housekeeping.run_if_due(lambda: stopping)

@@ -1,5 +1,6 @@
 """The routes of SPEC section 6. Each reads its input, calls the same operation as the
-HTML page, and answers in the shapes of serialize.py.
+HTML page, and answers in the shapes of serialize.py; the request's transaction boundary
+commits, or rolls back on an error answer (portal/database.py).
 
 Only a bearer token signs a request in: the API ignores the session cookie, so a page on
 another site cannot act through a visitor's browser, and no CSRF token is needed.
@@ -15,6 +16,7 @@ from sqlalchemy.orm import joinedload
 from portal import statuses, workflow
 from portal.api.errors import Unauthenticated, api_error
 from portal.api.inputs import field, json_body, paging, query_choice, query_int
+from portal.database import keep_writes
 from portal.extensions import csrf, db, login_manager
 from portal.i18n import english
 from portal.incoming import MAX_ID
@@ -79,8 +81,8 @@ def authenticate():
         user = user_for_token(token) if token else None
         if user is None:
             raise Unauthenticated("The API token is unknown or revoked.")
-        if db.session.dirty:  # the token's last use, recorded once a minute
-            db.session.commit()
+        if db.session.dirty:  # the token's last use, noted once a minute, whatever the answer
+            keep_writes()
         if must_set_up_two_factor(user):
             return api_error(403, TWO_FACTOR_REQUIRED.format(url=absolute_url(
                 "account.two_factor")), code="two_factor_required")  # fmt: skip
@@ -201,7 +203,6 @@ def post_idea():
     # Idempotency-Key: a client's retry of the same post finds the idea it made.
     key = request.headers.get("Idempotency-Key")
     idea = submit_idea(author, board, title, body, category, key)
-    db.session.commit()
     return idea_answer(idea, 201)
 
 
@@ -237,7 +238,6 @@ def patch_idea(number):
         idea.body if body is None else body,
         category,
     )
-    db.session.commit()
     return idea_answer(idea)
 
 
@@ -248,7 +248,6 @@ def vote(number):
     idea = get_idea(number)
     weight = field(json_body(), "weight", int)
     state = cast_vote(voter, idea, 1 if weight is None else weight)
-    db.session.commit()
     return asdict(state)
 
 
@@ -257,7 +256,6 @@ def vote(number):
 def unvote(number):
     voter = signed_in()
     state = retract_vote(voter, get_idea(number))
-    db.session.commit()
     return asdict(state)
 
 
@@ -291,7 +289,6 @@ def post_comment(number):
     internal = bool(field(data, "internal", bool))
     official = bool(field(data, "official", bool))
     comment = add_comment(author, idea, body, official=official, internal=internal)
-    db.session.commit()
     if comment.is_internal:
         # Acknowledged without its text: an internal note never leaves through the API.
         answer = {"id": comment.id, "idea": idea.number, "internal": True,
@@ -307,7 +304,6 @@ def status(number):
     data = json_body()
     target = field(data, "status", str, required=True)
     change_status(actor, idea, target, field(data, "response", str) or "")
-    db.session.commit()
     return idea_answer(idea)
 
 
@@ -323,7 +319,6 @@ def merge(number):
     if target is None or not target.can_view(actor):
         raise ValidationError({"into": "Give the number of the original idea."})
     merge_ideas(actor, source, target)
-    db.session.commit()
     return idea_answer(source)
 
 
@@ -341,7 +336,6 @@ def flag_idea(number):
         field(data, "note", str) or "",
         duplicate_of if isinstance(duplicate_of, int | str) else None,
     )
-    db.session.commit()
     return {"id": made.id, "idea": idea.number, "reason": made.reason,
             "created_at": iso(made.created_at)}, 201  # fmt: skip
 

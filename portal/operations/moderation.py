@@ -268,7 +268,6 @@ def remind_moderators() -> int:
         Notification(user_id=user.id, kind="queue_waiting", text=_queue_waiting(user, late))
         for user in moderators
     )
-    db.session.commit()
     return len(moderators)
 
 

@@ -11,6 +11,7 @@ import logging
 from flask import current_app, g, has_request_context
 from sqlalchemy.orm import joinedload
 
+from portal.database import discard, unit_of_work
 from portal.extensions import db
 from portal.models import Idea, SearchTask
 from portal.search import get_backend
@@ -86,7 +87,7 @@ def apply_after_response(response):
         try:
             apply_pending()
         except Exception:  # never the person's problem: the worker retries
-            db.session.rollback()
+            discard()
             log.exception("applying search updates failed; they stay queued")
     return response
 
@@ -105,27 +106,26 @@ def apply_pending(limit: int = APPLY_BATCH) -> int:
     if not backend.needs_tasks:
         return _discard_tasks(limit)
     try:
-        with backend.writing() as writer:
-            # Read under the writer lock, so an older state never overwrites a newer one.
-            tasks = db.session.scalars(
-                db.select(SearchTask).order_by(SearchTask.id).limit(limit)
-            ).all()
-            if not tasks:
-                db.session.rollback()
-                return 0
-            ideas = {idea.id: idea for idea in load_ideas({t.idea_id for t in tasks})}
-            for idea in ideas.values():
-                write_entry(writer, idea)
-            task_ids = [t.id for t in tasks]
+        with unit_of_work():  # the tasks go once the index has taken them, or stay queued
+            with backend.writing() as writer:
+                # Read under the writer lock, so an older state never overwrites a newer one.
+                tasks = db.session.scalars(
+                    db.select(SearchTask).order_by(SearchTask.id).limit(limit)
+                ).all()
+                if not tasks:
+                    return 0
+                ideas = {idea.id: idea for idea in load_ideas({t.idea_id for t in tasks})}
+                for idea in ideas.values():
+                    write_entry(writer, idea)
+                task_ids = [t.id for t in tasks]
+            db.session.execute(db.delete(SearchTask).where(SearchTask.id.in_(task_ids)))
     except SearchUnavailable as error:
-        db.session.rollback()
         log.info("search index busy or unavailable, updates stay queued: %s", error)
         return 0
-    db.session.execute(db.delete(SearchTask).where(SearchTask.id.in_(task_ids)))
-    db.session.commit()
     return len(task_ids)
 
 
+@unit_of_work()
 def _discard_tasks(limit: int) -> int:
     """Backends that read the database directly need no queue."""
     result = db.session.execute(
@@ -133,7 +133,6 @@ def _discard_tasks(limit: int) -> int:
             SearchTask.id.in_(db.select(SearchTask.id).order_by(SearchTask.id).limit(limit))
         )
     )
-    db.session.commit()
     return result.rowcount
 
 
@@ -170,6 +169,7 @@ def keep_index_healthy() -> None:
         reindex_all()
 
 
+@unit_of_work()
 def repair_drift() -> int:
     """Queue every idea whose index entry differs from the database; returns how many."""
     backend = get_backend()
@@ -191,5 +191,4 @@ def repair_drift() -> int:
     if unwanted:
         stale += db.session.scalars(db.select(Idea.id).where(Idea.number.in_(unwanted))).all()
     db.session.add_all(SearchTask(idea_id=idea_id) for idea_id in stale)
-    db.session.commit()
     return len(stale)

@@ -13,6 +13,7 @@ import re
 
 from sqlalchemy import and_, case, func, literal_column, or_
 
+from portal.database import discard
 from portal.extensions import db
 from portal.markup import highlight_marked
 from portal.models import Idea
@@ -137,7 +138,7 @@ class PostgresBackend:
         try:
             return self._search(q)
         except Exception as error:  # a broken query or a missing extension: use plain SQL
-            db.session.rollback()
+            discard()
             raise SearchUnavailable(f"PostgreSQL search failed: {error}") from error
 
     def _search(self, q: SearchQuery) -> SearchResult:
@@ -171,7 +172,7 @@ class PostgresBackend:
                 query.with_only_columns(Idea.number).order_by(score.desc()).limit(limit)
             ).all()
         except Exception as error:
-            db.session.rollback()
+            discard()
             raise SearchUnavailable(f"PostgreSQL search failed: {error}") from error
 
     def check(self) -> None:
@@ -189,7 +190,7 @@ class PostgresBackend:
                 )
             )
         except Exception as error:  # no text search configuration, no pg_trgm, no database
-            db.session.rollback()
+            discard()
             raise SearchUnavailable(f"PostgreSQL search failed: {error}") from error
 
     def stamps(self):

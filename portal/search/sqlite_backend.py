@@ -32,6 +32,7 @@ from sqlalchemy.exc import DatabaseError
 from whoosh.analysis import STOP_WORDS
 from whoosh.lang.porter import stem
 
+from portal.database import discard, unit_of_work
 from portal.extensions import db
 from portal.markup import highlight_marked
 from portal.models import Board
@@ -197,6 +198,7 @@ class SqliteBackend:
 
     # -- writing ----------------------------------------------------------------------
 
+    @unit_of_work()
     def ensure(self) -> None:
         if self._columns() not in ([], COLUMN_NAMES):
             # An index from an older release: it is derived data, so rebuild it.
@@ -205,7 +207,6 @@ class SqliteBackend:
         db.session.execute(text(CREATE))
         db.session.execute(text(CREATE_VOCABULARY))
         db.session.execute(text(CREATE_COLUMN_VOCABULARY))
-        db.session.commit()
 
     @staticmethod
     def _columns() -> list[str]:
@@ -220,6 +221,7 @@ class SqliteBackend:
         except DatabaseError as error:  # no table: the worker rebuilds it
             raise SearchUnavailable(f"cannot write the SQLite search index: {error}") from error
 
+    @unit_of_work()
     def rebuild(self, documents) -> int:
         """Replace every entry in one transaction; readers see the old index until commit."""
         self.ensure()
@@ -229,7 +231,6 @@ class SqliteBackend:
             if document is not None:
                 writer.upsert(document)
                 count += 1
-        db.session.commit()
         return count
 
     def check(self) -> None:
@@ -255,7 +256,7 @@ class SqliteBackend:
         try:
             return function()
         except DatabaseError as error:  # no table, or a damaged one
-            db.session.rollback()
+            discard()
             raise SearchUnavailable(f"the SQLite search index failed: {error}") from error
 
     def _known(self, stems: set[str]) -> set[str]:

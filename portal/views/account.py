@@ -17,6 +17,7 @@ from sqlalchemy.orm import contains_eager
 
 from portal import totp
 from portal.auth_loader import sign_out
+from portal.database import all_or_nothing
 from portal.exports import personal_data
 from portal.extensions import csrf, db
 from portal.forms import (
@@ -87,12 +88,11 @@ def password():
     form = PasswordChangeForm()
     if form.validate_on_submit():
         try:
-            accounts.change_password(
-                current_user, form.current_password.data, form.new_password.data
-            )
-            db.session.commit()
+            with all_or_nothing():
+                accounts.change_password(
+                    current_user, form.current_password.data, form.new_password.data
+                )
         except ValidationError as invalid:
-            db.session.rollback()
             show_errors(form, invalid)
         else:
             flash(_("Your password is changed, and your other sessions are signed out."), "success")
@@ -107,16 +107,14 @@ def delete_account():
     form = DeleteAccountForm()
     if form.validate_on_submit():
         try:
-            withdrawn = accounts.delete_account(current_user, form.password.data)
+            with all_or_nothing():
+                withdrawn = accounts.delete_account(current_user, form.password.data)
         except ValidationError as invalid:
-            db.session.rollback()
             show_errors(form, invalid)
         except OperationError as refused:
-            db.session.rollback()
             flash(str(refused), "error")
         else:
             sign_out()
-            db.session.commit()
             goodbye = ngettext(
                 "Your account is deleted, and %(num)d vote taken back. Goodbye.",
                 "Your account is deleted, and %(num)d votes taken back. Goodbye.",
@@ -137,10 +135,8 @@ def end_session(session_id):
         abort(404)
     if sessions.is_current_session(current_user, row):
         sign_out()
-        db.session.commit()
         flash(_("You are signed out."), "info")
         return redirect(url_for("public.index"), code=303)
-    db.session.commit()
     flash(_("%(device)s is signed out.", device=device_label(row.device)), "success")
     return redirect(url_for("account.profile") + "#sessions", code=303)
 
@@ -149,7 +145,6 @@ def end_session(session_id):
 @login_required
 def end_other_sessions():
     sessions.end_other_sessions(current_user, keep_token=current_user.session_token)
-    db.session.commit()
     flash(_("You are signed out everywhere else."), "success")
     return redirect(url_for("account.profile") + "#sessions", code=303)
 
@@ -177,13 +172,13 @@ def two_factor():
     form = TwoFactorSetupForm()
     if form.validate_on_submit():
         try:
-            codes = second_factor.enable_two_factor(current_user, form.secret.data, form.code.data)
-            db.session.commit()
+            with all_or_nothing():
+                codes = second_factor.enable_two_factor(
+                    current_user, form.secret.data, form.code.data
+                )
         except ValidationError as invalid:
-            db.session.rollback()
             show_errors(form, invalid)
         except OperationError as refused:
-            db.session.rollback()
             flash(refused.message, "error")
             return redirect(url_for("account.two_factor"), code=303)
         else:
@@ -204,8 +199,8 @@ def two_factor():
 def disable_two_factor():
     form = ProofForm()
     try:
-        second_factor.disable_two_factor(current_user, form.proof.data)
-        db.session.commit()
+        with all_or_nothing():
+            second_factor.disable_two_factor(current_user, form.proof.data)
     except OperationError as refused:
         return _proof_refused(form, refused)
     flash(_("Two-factor sign-in is off."), "success")
@@ -218,8 +213,8 @@ def disable_two_factor():
 def recovery_codes():
     form = ProofForm()
     try:
-        codes = second_factor.replace_recovery_codes(current_user, form.proof.data)
-        db.session.commit()
+        with all_or_nothing():
+            codes = second_factor.replace_recovery_codes(current_user, form.proof.data)
     except OperationError as refused:
         return _proof_refused(form, refused)
     flash(_("Here are your new recovery codes: the old ones no longer work."), "success")
@@ -227,7 +222,6 @@ def recovery_codes():
 
 
 def _proof_refused(form, refused: OperationError):
-    db.session.rollback()
     if isinstance(refused, ValidationError):
         show_errors(form, refused)
         return _two_factor_page(422, form)
@@ -240,10 +234,9 @@ def _proof_refused(form, refused: OperationError):
 def make_token():
     """Show a new API token once, on this answer only: it is never stored or shown again."""
     try:
-        row, token = create_token(current_user, request.form.get("name", ""))
-        db.session.commit()
+        with all_or_nothing():
+            row, token = create_token(current_user, request.form.get("name", ""))
     except OperationError as refused:
-        db.session.rollback()
         flash(refused.explanation, "error")
         return redirect(url_for("account.profile") + "#api-tokens", code=303)
     response = make_response(render_template("account/new_token.html", row=row, token=token))
@@ -258,7 +251,6 @@ def revoke(token_id):
         row = revoke_token(current_user, token_id)
     except OperationError:
         abort(404)
-    db.session.commit()
     flash(_("The token “%(name)s” is revoked: it no longer works.", name=row.name), "success")
     return redirect(url_for("account.profile") + "#api-tokens", code=303)
 
@@ -267,12 +259,12 @@ def revoke(token_id):
 @login_required
 def email_preference():
     try:
-        set_email_preference(
-            current_user,
-            request.form.get("email_preference"),
-            request.form.get("email_frequency"),
-        )
-        db.session.commit()
+        with all_or_nothing():
+            set_email_preference(
+                current_user,
+                request.form.get("email_preference"),
+                request.form.get("email_frequency"),
+            )
         flash(_("Your email settings are saved."), "success")
     except ValidationError as invalid:
         flash(" ".join(invalid.fields.values()), "error")
@@ -299,7 +291,6 @@ def mark_notifications_read():
         .where(Notification.user_id == current_user.id, Notification.read_at.is_(None))
         .values(read_at=utcnow())
     )
-    db.session.commit()
     return redirect(url_for("account.notifications"), code=303)
 
 
@@ -319,7 +310,6 @@ def unsubscribe(token):
             set_email_preference(user, "none")
         else:
             set_subscription(user, idea, None)
-        db.session.commit()
     return render_template(
         "account/unsubscribe.html", idea=idea, token=token, done=request.method == "POST"
     )

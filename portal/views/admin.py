@@ -16,6 +16,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
 from portal import statuses, workflow
+from portal.database import all_or_nothing, keep_writes
 from portal.exports import export_ideas, ideas_filename
 from portal.extensions import db
 from portal.htmx import render
@@ -131,10 +132,9 @@ def workflow_settings():
 def new_status():
     fields = {name: request.form.get(name, "") for name in ("slug", "label", "colour", "phase")}
     try:
-        status = add_status(current_user, **fields)
-        db.session.commit()
+        with all_or_nothing():
+            status = add_status(current_user, **fields)
     except ValidationError as invalid:
-        db.session.rollback()
         return workflow_page(invalid.fields, fields, 422)
     flash(_("Added the status %(label)s.", label=status.label), "success")
     return redirect(url_for("admin.workflow_settings"), code=303)
@@ -145,10 +145,9 @@ def update_status(slug):
     status = get_custom_status(slug)
     fields = {name: request.form.get(name, "") for name in ("label", "colour", "phase")}
     try:
-        edit_status(current_user, status, **fields)
-        db.session.commit()
+        with all_or_nothing():
+            edit_status(current_user, status, **fields)
     except ValidationError as invalid:
-        db.session.rollback()
         return workflow_page(invalid.fields, fields, 422, editing=slug)
     flash(_("Saved the status %(label)s.", label=status.label), "success")
     return redirect(url_for("admin.workflow_settings"), code=303)
@@ -169,10 +168,9 @@ def transitions():
         source, _sep, target = value.partition(">")
         allowed.add((source, target))
     try:
-        set_transitions(current_user, allowed)
-        db.session.commit()
+        with all_or_nothing():
+            set_transitions(current_user, allowed)
     except ValidationError as invalid:
-        db.session.rollback()
         return workflow_page(invalid.fields, code=422)
     flash(_("The allowed moves are saved."), "success")
     return redirect(url_for("admin.workflow_settings"), code=303)
@@ -195,10 +193,9 @@ def boards():
 @bp.post("/boards")
 def new_board():
     try:
-        board = save_board(current_user, None, request.form)
-        db.session.commit()
+        with all_or_nothing():
+            board = save_board(current_user, None, request.form)
     except ValidationError as invalid:
-        db.session.rollback()
         all_boards = db.session.scalars(db.select(Board).order_by(Board.position)).all()
         return render("admin/boards.html", "boards", 422, boards=all_boards,
                       errors=invalid.fields, entered=request.form)  # fmt: skip
@@ -219,12 +216,11 @@ def board(slug):
     errors = {}
     if request.method == "POST":
         try:
-            save_board(current_user, board, request.form)
-            db.session.commit()
+            with all_or_nothing():
+                save_board(current_user, board, request.form)
             flash(_("The board is saved."), "success")
             return redirect(url_for("admin.board", slug=board.slug), code=303)
         except ValidationError as invalid:
-            db.session.rollback()
             errors = invalid.fields
     code = 422 if errors else 200
     return render("admin/board.html", "board_form", code, board=board, errors=errors,
@@ -235,11 +231,10 @@ def board(slug):
 def new_category(slug):
     board = get_admin_board(slug)
     try:
-        category = add_category(current_user, board, request.form.get("name", ""))
-        db.session.commit()
+        with all_or_nothing():
+            category = add_category(current_user, board, request.form.get("name", ""))
         flash(_("Added the category %(name)s.", name=category.name), "success")
     except ValidationError as invalid:
-        db.session.rollback()
         flash(invalid.fields["category"], "error")
     return redirect(url_for("admin.board", slug=board.slug), code=303)
 
@@ -276,12 +271,11 @@ def get_person(user_id: int) -> User:
 def user_role(user_id):
     user = get_person(user_id)
     try:
-        set_role(current_user, user, request.form.get("role"))
-        db.session.commit()
+        with all_or_nothing():
+            set_role(current_user, user, request.form.get("role"))
         flash(_("%(name)s is now %(role)s.", name=user.display_name, role=ROLE_NAMES[user.role]),
               "success")  # fmt: skip
     except ValidationError as invalid:
-        db.session.rollback()
         flash(invalid.fields["role"], "error")
     return redirect(url_for("admin.users"), code=303)
 
@@ -306,12 +300,11 @@ def site():
     errors = {}
     if request.method == "POST":
         try:
-            save_site(current_user, request.form)
-            db.session.commit()
+            with all_or_nothing():
+                save_site(current_user, request.form)
             flash(_("The site settings are saved."), "success")
             return redirect(url_for("admin.site"), code=303)
         except ValidationError as invalid:
-            db.session.rollback()
             errors = invalid.fields
     values = request.form if errors else site_settings()
     return render("admin/site.html", "site_form", 422 if errors else 200, values=values,
@@ -384,10 +377,9 @@ def webhooks():
 @bp.post("/webhooks")
 def new_webhook():
     try:
-        hook = create_webhook(current_user, request.form)
-        db.session.commit()
+        with all_or_nothing():
+            hook = create_webhook(current_user, request.form)
     except ValidationError as invalid:
-        db.session.rollback()
         return webhooks_page(invalid.fields, typed(request.form), 422)
     flash(_("Added the webhook. Give its signing secret (below) to the receiver."), "success")
     return redirect(url_for("admin.webhook", hook_id=hook.id), code=303)
@@ -399,12 +391,11 @@ def webhook(hook_id):
     errors = {}
     if request.method == "POST":
         try:
-            update_webhook(current_user, hook, request.form)
-            db.session.commit()
+            with all_or_nothing():
+                update_webhook(current_user, hook, request.form)
             flash(_("The webhook is saved."), "success")
             return redirect(url_for("admin.webhook", hook_id=hook.id), code=303)
         except ValidationError as invalid:
-            db.session.rollback()
             errors = invalid.fields
     values = typed(request.form) if errors else {"url": hook.url, "events": hook.events,
                                                  "description": hook.description}  # fmt: skip
@@ -454,7 +445,6 @@ def test_webhook(hook_id):
     """Send a ping now and say how the receiver answered."""
     hook = get_webhook(hook_id)
     ping = send_test(current_user, hook)
-    db.session.commit()
     if ping.delivered_at:
         flash(_("The test was delivered: HTTP %(code)s in %(ms)s ms.", code=ping.response_code,
                 ms=ping.duration_ms), "success")  # fmt: skip
@@ -504,7 +494,7 @@ def export_ideas_csv():
         if board is None:
             abort(404)
     chunks = export_ideas(current_user, board)
-    db.session.commit()  # the audit entry, before the first row leaves
+    keep_writes()  # the audit entry, before the first row leaves (a GET commits nothing)
     return current_app.response_class(
         stream_with_context(chunks),
         mimetype="text/csv",

@@ -10,7 +10,7 @@ from portal.auth_loader import (
     sign_in,
     sign_out,
 )
-from portal.extensions import db
+from portal.database import all_or_nothing
 from portal.forms import (
     ActionForm,
     ResetForm,
@@ -54,10 +54,9 @@ def signup():
     form = SignUpForm()
     if form.validate_on_submit():
         try:
-            register_user(form.email.data, form.name.data, form.password.data)
-            db.session.commit()
+            with all_or_nothing():
+                register_user(form.email.data, form.name.data, form.password.data)
         except ValidationError as invalid:
-            db.session.rollback()
             show_errors(form, invalid)
         else:
             # No session yet: signing in here would tell a taken address from a new one.
@@ -77,10 +76,9 @@ def verify(token):
 @bp.post("/verify/<token>")
 def confirm(token):
     try:
-        user = confirm_email(token)
-        db.session.commit()
+        with all_or_nothing():
+            user = confirm_email(token)
     except OperationError as refused:
-        db.session.rollback()
         flash(refused.message, "error")
         return redirect(url_for("public.index"), code=303)
     if current_user.is_authenticated:
@@ -102,7 +100,6 @@ def confirm(token):
 def resend_verification():
     if current_user.email_verified_at is None:
         send_verification(current_user)
-        db.session.commit()
     flash(str(CHECK_EMAIL), "info")
     return redirect(url_for("account.profile"), code=303)
 
@@ -111,10 +108,9 @@ def _finish_sign_in(user, remember: bool, target: str, welcome: str):
     """Start the session, or first ask for the second factor when the account has one."""
     if user.has_two_factor:
         await_second_factor(user, remember, target)
-        db.session.commit()  # a reset's new password stands even if no code comes
+        # A 303 commits: a reset's new password stands even if no code comes.
         return redirect(url_for("auth.two_factor"), code=303)
     sign_in(user, remember)
-    db.session.commit()
     flash(welcome, "success")
     return redirect(target, code=303)
 
@@ -147,13 +143,12 @@ def two_factor():
     form = SecondFactorForm()
     if form.validate_on_submit():
         try:
-            check_second_factor(user, form.code.data)
+            with all_or_nothing():
+                check_second_factor(user, form.code.data)
         except ValidationError as invalid:
-            db.session.rollback()
             show_errors(form, invalid)
         else:
             sign_in(user, remember)
-            db.session.commit()
             flash(_("Welcome back, %(name)s.", name=user.name), "success")
             return redirect(target, code=303)
     return render_template("auth/two_factor.html", form=form), 422 if form.errors else 200
@@ -162,7 +157,6 @@ def two_factor():
 @bp.post("/signout")
 def signout():
     sign_out()
-    db.session.commit()
     flash(_("You are signed out."), "info")
     return redirect(url_for("public.index"), code=303)
 
@@ -173,7 +167,6 @@ def reset_request():
     form = ResetRequestForm()
     if form.validate_on_submit():
         request_password_reset(form.email.data or "")
-        db.session.commit()
         flash(_("If that address has an account, a reset link is on its way."), "info")
         return redirect(url_for("auth.signin"), code=303)
     return render_template("auth/reset_request.html", form=form)
@@ -184,12 +177,11 @@ def reset(token):
     form = ResetForm()
     if form.validate_on_submit():
         try:
-            user = reset_password(token, form.password.data)
+            with all_or_nothing():
+                user = reset_password(token, form.password.data)
         except ValidationError as invalid:
-            db.session.rollback()
             show_errors(form, invalid)
         except OperationError as refused:
-            db.session.rollback()
             flash(refused.message, "error")
             return redirect(url_for("auth.reset_request"), code=303)
         else:

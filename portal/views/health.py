@@ -10,6 +10,7 @@ from alembic.script import ScriptDirectory
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
+from portal.database import discard
 from portal.extensions import db
 from portal.search import default_backend, ping
 
@@ -43,10 +44,7 @@ def _run(checks) -> dict[str, str]:
         try:
             results[name] = check()
         except Exception as error:  # report, never raise: these pages are for monitors
-            try:
-                db.session.rollback()
-            except Exception:  # the connection is gone; the pool replaces it
-                db.session.close()
+            discard()  # so that the next check starts afresh
             results[name] = f"error: {error.__class__.__name__}"
     return results
 

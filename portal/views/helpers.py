@@ -9,6 +9,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from portal import statuses, workflow
+from portal.database import all_or_nothing
 from portal.extensions import db
 from portal.i18n import short_date, time_ago
 from portal.markup import stored_html
@@ -115,14 +116,13 @@ def register(app) -> None:
 
 
 def carry_out(action, done: str, back: str, back_if_refused: str | None = None, invalid=None):
-    """Run a staff action from a plain form: commit and say what happened, or roll back and
-    say why not (403 when the person may not act at all); then redirect. invalid(error),
-    when given, answers a ValidationError instead (the form again, with its errors)."""
+    """Run a staff action from a plain form: say what happened, or undo it and say why not
+    (403 when the person may not act at all); then redirect. invalid(error), when given,
+    answers a ValidationError instead (the form again, with its errors)."""
     try:
-        action()
-        db.session.commit()
+        with all_or_nothing():
+            action()
     except OperationError as refused:
-        db.session.rollback()
         if refused.status_code == 403:
             abort(403)
         if invalid is not None and isinstance(refused, ValidationError):

@@ -4,7 +4,6 @@ which applies)."""
 from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from portal.extensions import db
 from portal.i18n import LANGUAGE_COOKIE, LANGUAGES
 from portal.operations import ValidationError
 from portal.operations.accounts import set_language
@@ -44,5 +43,4 @@ def save():
         set_language(current_user, code)
     except ValidationError:
         abort(400)  # the form offers only valid choices
-    db.session.commit()
     return _remembered(code)

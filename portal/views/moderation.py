@@ -3,6 +3,7 @@
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
+from portal.database import all_or_nothing
 from portal.extensions import db
 from portal.htmx import render
 from portal.i18n import gettext as _
@@ -73,11 +74,10 @@ def act(kind, target_id):
     """One item: with htmx it leaves the list when handled, or shows why not."""
     target = find(kind, target_id)
     try:
-        moderate(current_user, kind, target, request.form.get("action", ""),
-                 request.form.get("reason", ""))  # fmt: skip
-        db.session.commit()
+        with all_or_nothing():
+            moderate(current_user, kind, target, request.form.get("action", ""),
+                     request.form.get("reason", ""))  # fmt: skip
     except OperationError as refused:
-        db.session.rollback()
         message = refused.explanation
         if request.htmx:
             item = QueueItem(kind, target)
@@ -101,7 +101,7 @@ def bulk():
             continue
         target = find(kind, int(target_id))
         try:
-            with db.session.begin_nested():
+            with db.session.begin_nested():  # a refused item takes back only its own changes
                 moderate(current_user, kind, target, action, reason)
             done += 1
         except OperationError as error:
@@ -111,7 +111,6 @@ def bulk():
                 if kind == "idea"
                 else _("comment %(id)s: %(reason)s", id=target_id, reason=why)
             )
-    db.session.commit()
     if done:
         label = ACTIONS.get(action) or _("Done")
         flash(ngettext("%(action)s: %(num)d item.", "%(action)s: %(num)d items.", done,

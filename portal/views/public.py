@@ -8,7 +8,7 @@ from sqlalchemy import func
 from sqlalchemy.orm import joinedload
 
 from portal import memberpages, statuses, workflow
-from portal.database import commit_keeping_objects, reads_first
+from portal.database import all_or_nothing, keep_writes, reads_first
 from portal.extensions import db
 from portal.forms import CommentForm, IdeaForm, StatusForm, show_errors
 from portal.htmx import render, render_or_redirect, wants_fragment
@@ -202,16 +202,16 @@ def _weight() -> int:
 @named_limit("vote")
 def vote(number):
     idea = get_idea(number)
-    site_settings()  # read now for the answer's template, not in a transaction after the vote
+    site_settings()  # read now for the answer's template, not under the write lock
     error = None
     try:
-        if request.form.get("action") == "retract":
-            state = retract_vote(current_user, idea)
-        else:
-            state = cast_vote(current_user, idea, _weight())
-        commit_keeping_objects()  # the widget shows what the vote wrote: no reload
+        with all_or_nothing():
+            if request.form.get("action") == "retract":
+                state = retract_vote(current_user, idea)
+            else:
+                state = cast_vote(current_user, idea, _weight())
+        keep_writes()  # before the widget renders: SQLite's write lock is held for the vote only
     except OperationError as refused:
-        db.session.rollback()
         error = refused.fields.get("weight") or refused.message
         state = vote_state(current_user, idea)
         if not request.htmx:
@@ -247,13 +247,12 @@ def submit(slug):
         form.confirmed.data = "1"  # the next submit posts
         return render("ideas/new.html", "idea_form", board=board, form=form, **similar)
     try:
-        idea = submit_idea(
-            current_user, board, form.title.data, form.body.data, form.category.data,
-            form.submission_key.data,
-        )  # fmt: skip
-        db.session.commit()
+        with all_or_nothing():
+            idea = submit_idea(
+                current_user, board, form.title.data, form.body.data, form.category.data,
+                form.submission_key.data,
+            )  # fmt: skip
     except ValidationError as invalid:
-        db.session.rollback()
         show_errors(form, invalid)
         return render("ideas/new.html", "idea_form", 422, board=board, form=form)
     if idea.is_held:
@@ -291,10 +290,9 @@ def edit(number):
         form.category.data = str(idea.category_id or "")
         return render("ideas/edit.html", "idea_form", idea=idea, form=form)
     try:
-        edit_idea(current_user, idea, form.title.data, form.body.data, form.category.data)
-        db.session.commit()
+        with all_or_nothing():
+            edit_idea(current_user, idea, form.title.data, form.body.data, form.category.data)
     except ValidationError as invalid:
-        db.session.rollback()
         show_errors(form, invalid)
         return render("ideas/edit.html", "idea_form", 422, idea=idea, form=form)
     if idea.is_held:
@@ -317,10 +315,9 @@ def comment(number):
     official = request.form.get("kind") == "official"
     internal = request.form.get("kind") == "internal"
     try:
-        posted = add_comment(current_user, idea, form.body.data, official, internal)
-        db.session.commit()
+        with all_or_nothing():
+            posted = add_comment(current_user, idea, form.body.data, official, internal)
     except ValidationError as invalid:
-        db.session.rollback()
         show_errors(form, invalid)
         status = 200 if request.htmx else 422
         return render("ideas/detail.html", "comments", status, **idea_context(idea, form))
@@ -346,11 +343,10 @@ def edit_comment_view(comment_id):
     form = CommentForm(obj=comment)
     if request.method == "POST":
         try:
-            edit_comment(current_user, comment, form.body.data)
-            db.session.commit()
+            with all_or_nothing():
+                edit_comment(current_user, comment, form.body.data)
             return redirect(f"{idea_url(comment.idea)}#comment-{comment.id}", code=303)
         except ValidationError as invalid:
-            db.session.rollback()
             show_errors(form, invalid)
     status = 422 if form.errors else 200
     return render("ideas/edit_comment.html", "comment_form", status, comment=comment, form=form)
@@ -363,7 +359,6 @@ def subscription(number):
     level = request.form.get("level")
     following = level in ("status", "all")
     subscription = set_subscription(current_user, idea, level if following else None)
-    db.session.commit()
     message = (_("You are following this idea.") if following
                else _("You will no longer get updates on this idea."))  # fmt: skip
     if not wants_fragment():
@@ -391,10 +386,9 @@ def status(number):
     if request.method == "GET":
         return render("ideas/status.html", "status_dialog", idea=idea, form=form)
     try:
-        change_status(current_user, idea, form.status.data or "", form.response.data)
-        db.session.commit()
+        with all_or_nothing():
+            change_status(current_user, idea, form.status.data or "", form.response.data)
     except OperationError as refused:
-        db.session.rollback()
         show_errors(form, refused)
         code = 200 if request.htmx else refused.status_code
         answer = render("ideas/status.html", "status_dialog", code, idea=idea, form=form)
@@ -448,11 +442,10 @@ def flag_answer(back: str, error: str | None = None):
 def send_flag(target, back: str):
     form = request.form
     try:
-        flag(current_user, target, form.get("reason", ""), form.get("note", ""),
-             form.get("duplicate_of"))  # fmt: skip
-        db.session.commit()
+        with all_or_nothing():
+            flag(current_user, target, form.get("reason", ""), form.get("note", ""),
+                 form.get("duplicate_of"))  # fmt: skip
     except OperationError as refused:
-        db.session.rollback()
         return flag_answer(back, refused.explanation)
     return flag_answer(back)
 

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 
 from flask import current_app
 
+from portal.database import keep_writes
 from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.markup import clean_text
@@ -211,7 +212,7 @@ def send_delivery(delivery: WebhookDelivery, timeout: float = TIMEOUT) -> None:
     hook = delivery.webhook
     url, body = hook.url, delivery.body
     headers = signed_headers(hook.secret, delivery.event, delivery.id, body)
-    db.session.commit()
+    keep_writes()
     started = time.monotonic()
     code, excerpt, error = None, "", ""
     try:
