@@ -94,7 +94,7 @@ def in_one_transaction(view):
     answered below 400 commits; an answer of 400 or more, or an exception, rolls back.
     Reads (GET, HEAD, OPTIONS) take no write lock on SQLite, so they never commit: what
     one must keep, it keeps with keep_writes(). A failing commit rolls back and raises on
-    to the error handlers (views/errors.py: a lost or locked database answers 503), taking
+    to the error handlers (errorhandlers.py: a lost or locked database answers 503), taking
     back the messages flashed for the answer that is not sent."""
 
     @functools.wraps(view)  # keeps the marks others read: reads_first, limits, csrf.exempt
