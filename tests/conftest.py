@@ -40,6 +40,7 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 TEST_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID", uuid.uuid4().hex)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups off the marks
 def pytest_collection_modifyitems(items):
     """Groups for pytest-xdist's `--dist loadgroup`; each group runs whole, on one worker.
 
