@@ -11,7 +11,7 @@ XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
 TRANSLATIONS := portal/translations
 
-.PHONY: translations install run test test-sqlite test-postgres test-hostile-full lint format bench bench-load bench-faults fuzz-api clean
+.PHONY: translations install run test test-sqlite test-postgres test-hostile-full lint format bench bench-scale bench-load bench-faults fuzz-api clean
 
 install: $(VENV)/.installed
 
@@ -59,6 +59,12 @@ format: install
 
 bench: install
 	$(PY) bench/run.py
+
+# Every figure of `bench` and bench/search.py at 100,000 and at 1,000,000 ideas, with how
+# each grows (bench/README.md, "Ten times the size"). By hand only, never in CI: it takes
+# about two hours, 8 GB of disk and 4 GB of memory.
+bench-scale: install
+	$(PY) bench/scale.py
 
 # Issue 7's load and fault runs at full size (bench/README.md); each prints PASS or FAIL.
 bench-load: install

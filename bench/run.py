@@ -286,11 +286,16 @@ def plan_comments(args, rng, plan: Plan, customers: list[int]) -> None:
         plan.comments.append((idea_id, rng.choice(customers), created, n))
 
 
-def upgrade(env: dict) -> None:
+def flask_db(env: dict, *arguments: str) -> None:
+    """`flask --app portal db ARGUMENTS` on env's database; raises CalledProcessError."""
     subprocess.run(
-        [str(VENV_BIN / "flask"), "--app", "portal", "db", "upgrade"],
+        [str(VENV_BIN / "flask"), "--app", "portal", "db", *arguments],
         cwd=ROOT, env=env, check=True, capture_output=True,
     )  # fmt: skip
+
+
+def upgrade(env: dict) -> None:
+    flask_db(env, "upgrade")
 
 
 def build(args, env: dict) -> dict:
@@ -498,8 +503,9 @@ def timed(client, method, path, **kwargs) -> tuple[float, float]:
     return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
 
 
-def in_process(args, env: dict, info: dict) -> dict:
-    app = make_app(env, WTF_CSRF_ENABLED=False, RATELIMIT_ENABLED=False)
+def in_process(args, env: dict, info: dict, **config) -> dict:
+    """Sections a and b; config overrides the app's settings (PAGE_CACHE_SECONDS=0, say)."""
+    app = make_app(env, WTF_CSRF_ENABLED=False, RATELIMIT_ENABLED=False, **config)
     clients = {
         "visitor": app.test_client(),
         "customer": signed_in_client(app, busiest_customer(app)),

@@ -240,23 +240,31 @@ def parse_args(argv=None):
 def ensure_database(args) -> tuple[Path, dict]:
     """The pristine database: run.py's builder (few votes), then product-feedback text."""
     instance = RESULTS / f"search-db-{args.ideas}-ideas"
-    marker = instance / "search-text.json"
-    if marker.exists() and not args.rebuild:
-        info = json.loads(marker.read_text())
-        print(f"Reusing {instance.relative_to(ROOT)} (built in {info['build_seconds']} s)")
-        return instance, info
-    print(f"Building {instance.relative_to(ROOT)}: {args.ideas:,} ideas", flush=True)
-    started = time.perf_counter()
     build_args = run.parse_args(
         ["--ideas", str(args.ideas), "--votes", str(2 * args.ideas), "--users", "500",
-         "--seed", str(args.seed)]
+         "--seed", str(args.seed)] + ["--rebuild"] * args.rebuild
     )  # fmt: skip
+    return instance, ensure_text_database(instance, build_args)
+
+
+def ensure_text_database(instance: Path, build_args) -> dict:
+    """run.py's bulk builder with build_args (run.parse_args), then every idea's text
+    rewritten; made once, then reused (and upgraded) until build_args.rebuild."""
+    marker = instance / "search-text.json"
+    if marker.exists() and not build_args.rebuild:
+        info = json.loads(marker.read_text())
+        print(f"Reusing {instance.relative_to(ROOT)} (built in {info['build_seconds']} s)")
+        run.upgrade(run.environment(instance))  # the latest migrations, if any are new
+        return info
+    print(f"Building {instance.relative_to(ROOT)}: {build_args.ideas:,} ideas, "
+          f"{build_args.votes:,} votes", flush=True)  # fmt: skip
+    started = time.perf_counter()
     info = run.build(build_args, run.environment(instance))
-    rewrite_text(instance / "stimme.db", args.seed)
+    rewrite_text(instance / "stimme.db", build_args.seed)
     info["build_seconds"] = round(time.perf_counter() - started, 1)
     marker.write_text(json.dumps(info))
     print(f"  built in {info['build_seconds']} s", flush=True)
-    return instance, info
+    return info
 
 
 def rewrite_text(path: Path, seed: int) -> None:
@@ -268,12 +276,14 @@ def rewrite_text(path: Path, seed: int) -> None:
             "SELECT idea.id, board.slug FROM idea JOIN board ON board.id = idea.board_id"
             " ORDER BY idea.id"
         ).fetchall()
-        rows = []
-        for idea_id, board in ideas:
-            title = generator.title(board)
-            body = generator.body(title)
-            rows.append((title, body, render_markdown(body), idea_id))
-        connection.executemany("UPDATE idea SET title=?, body=?, body_html=? WHERE id=?", rows)
+
+        def rows():  # one at a time: a million ideas' text would not fit in memory at once
+            for idea_id, board in ideas:
+                title = generator.title(board)
+                body = generator.body(title)
+                yield title, body, render_markdown(body), idea_id
+
+        connection.executemany("UPDATE idea SET title=?, body=?, body_html=? WHERE id=?", rows())
     connection.close()
 
 
