@@ -409,18 +409,26 @@ def test_my_own_hidden_idea_leaves_my_lists_but_its_moderation_notice_stays(
     assert bell(page) == 1
 
 
+def comment_as(client, auth, app, person, number) -> int:
+    signed_in(auth, person)
+    assert client.post(f"/ideas/{number}/comments", data={"body": "Mine."}).status_code == 303
+    with app.app_context():
+        return db.session.scalar(db.select(Comment.id).filter_by(body="Mine."))
+
+
+def hide_comment(client, auth, moderator, comment_id) -> None:
+    signed_in(auth, moderator)
+    hidden = client.post(f"/moderation/comment/{comment_id}",
+                         data={"action": "hide", "reason": "Rude."})  # fmt: skip
+    assert hidden.status_code == 303
+
+
 def test_a_notice_that_my_comment_was_hidden_names_no_idea_i_may_no_longer_see(
     client, make, auth, app, people
 ):
     number = make.idea(make.board(), people["owner"], "An idea of somebody else")
-    signed_in(auth, people["customer"])
-    assert client.post(f"/ideas/{number}/comments", data={"body": "Mine."}).status_code == 303
-    with app.app_context():
-        comment_id = db.session.scalar(db.select(Comment.id).filter_by(body="Mine."))
-    signed_in(auth, people["moderator"])
-    hidden = client.post(f"/moderation/comment/{comment_id}",
-                         data={"action": "hide", "reason": "Rude."})  # fmt: skip
-    assert hidden.status_code == 303
+    comment_id = comment_as(client, auth, app, people["customer"], number)
+    hide_comment(client, auth, people["moderator"], comment_id)
     signed_in(auth, people["customer"])
     assert (
         "Your comment on “An idea of somebody else” was hidden" in client.get("/notifications").text
@@ -437,16 +445,10 @@ def test_my_comment_hidden_on_a_board_made_private_is_told_without_the_idea(
     client, make, auth, app, people
 ):
     number = make.idea(make.board(), people["owner"], "A roadmap only staff see now")
-    signed_in(auth, people["customer"])
-    assert client.post(f"/ideas/{number}/comments", data={"body": "Mine."}).status_code == 303
-    with app.app_context():
-        comment_id = db.session.scalar(db.select(Comment.id).filter_by(body="Mine."))
+    comment_id = comment_as(client, auth, app, people["customer"], number)
     signed_in(auth, people["admin"])
     make_private(client, "features")
-    signed_in(auth, people["moderator"])
-    hidden = client.post(f"/moderation/comment/{comment_id}",
-                         data={"action": "hide", "reason": "Rude."})  # fmt: skip
-    assert hidden.status_code == 303
+    hide_comment(client, auth, people["moderator"], comment_id)
 
     signed_in(auth, people["customer"])
     page = client.get("/notifications").text
