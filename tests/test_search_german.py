@@ -4,7 +4,6 @@ Every backend available in the run answers: SQLite's FTS5 and Whoosh on SQLite, 
 PostgreSQL's full-text search on PostgreSQL.
 """
 
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -19,14 +18,13 @@ from portal.extensions import db
 from portal.models import Idea
 from portal.search import get_backend, similar_ideas
 from portal.search.language import guess_language
-from portal.search.postgres_backend import PerLanguage
+from portal.search.postgres_backend import PerLanguage, titles_like
 from portal.search.sqlite_backend import RANK
 
 HOUSES = "Grundrisse des Hauses anzeigen"
 NOTIFY = "Benachrichtigung bei neuen Kommentaren"
 EXPORT = "Export reports as CSV"
 NOTIFY_EN = "Push notifications for mentions"
-MIGRATION = Path(__file__).parents[1] / "migrations/versions/3e6d9b2f8a14_german_search.py"
 
 # test_search.py's fixtures: each backend in turn, and SQLite's FTS5 alone.
 backend, fts5 = test_search.backend, test_search.fts5
@@ -188,25 +186,44 @@ def test_an_exclusion_applies_in_each_idea_s_language(client, make, backend):
     assert "Dark mode for the editor" not in page
 
 
-def test_the_per_language_query_uses_the_search_index(app, make):
-    """Each language's half of the query is a scan of the GIN index the migration builds."""
-    if not test_search.ON_POSTGRES:
-        pytest.skip("the GIN index is PostgreSQL's")
-    spec = importlib.util.spec_from_file_location("german_search", MIGRATION)
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
-    make.idea(make.board(), make.user(), "Dark mode for the editor", "At night.")
+def explain(app, statement) -> str:
+    """PostgreSQL's plan for a statement, on a table of a few ideas with scans made dear."""
     with app.app_context():
-        db.session.execute(text(migration.PER_LANGUAGE_INDEX))
         db.session.execute(text("SET LOCAL enable_seqscan = off"))  # a table of one idea
-        words = PerLanguage(lambda config: func.websearch_to_tsquery(config, "mode -dark"))
-        statement = db.select(Idea.number).where(words.matches()).compile(db.engine)
+        statement = statement.compile(db.engine)
         connection = db.session.connection()
         plan = connection.exec_driver_sql(f"EXPLAIN {statement}", statement.params)
         plan = "\n".join(row[0] for row in plan)
         db.session.rollback()
+    return plan
+
+
+def test_the_per_language_query_uses_the_search_index(app, make):
+    """Each language's half of the query is a scan of the GIN index on the stored vector
+    (migration 8f4a2c6e1d93), and nothing computes an idea's vector again."""
+    if not test_search.ON_POSTGRES:
+        pytest.skip("the GIN index is PostgreSQL's")
+    make.idea(make.board(), make.user(), "Dark mode for the editor", "At night.")
+    words = PerLanguage(lambda config: func.websearch_to_tsquery(config, "mode -dark"))
+    plan = explain(app, db.select(Idea.number).where(words.matches()))
     assert plan.count("Bitmap Index Scan on ix_idea_search") == 2, plan
     assert "''mod'' & !''dark''" in plan and "''mode'' & !''dark''" in plan, plan
+    assert "to_tsvector" not in plan, plan
+
+
+def test_typo_widening_asks_the_trigram_index(app, make):
+    """Titles like a mistyped word come from the trigram index, not a scan of every idea."""
+    if not test_search.ON_POSTGRES:
+        pytest.skip("the trigram index is PostgreSQL's")
+    make.idea(make.board(), make.user(), "Dark mode for the editor", "At night.")
+    with app.app_context():
+        scope = db.select(Idea).where(Idea.title.op("%>")("editr"))
+        statement = scope.with_only_columns(Idea.id)
+    assert "Bitmap Index Scan on ix_idea_title_trgm" in explain(app, statement)
+    with app.app_context():
+        assert titles_like(db.select(Idea), ["editr"], 0.5) == [1]
+        assert titles_like(db.select(Idea), ["spreadsheet"], 0.5) == []
+        db.session.rollback()
 
 
 EXCEL_DE = "Export der Liste nach Excel"
