@@ -76,7 +76,7 @@ bench-faults: install
 # Both hostile corpora through every place that shows one item per request too, not every
 # 16th string as in `make test` (docs/decisions/0007-hostile-corpora-everywhere.md); run by .ci/run.
 test-hostile-full: install
-	HOSTILE_STRIDE=1 $(PY) -m pytest $(XDIST) tests/test_hostile_rendering.py
+	HOSTILE_STRIDE=1 $(PY) -m pytest tests/test_hostile_rendering.py
 
 # Schemathesis against the served OpenAPI description (README, "JSON API"); run by .ci/run.
 fuzz-api: install
