@@ -3,19 +3,19 @@
 The suite runs on SQLite by default and on PostgreSQL when TEST_DATABASE_URL names one.
 """
 
+import importlib.util
 import os
 import socket
-import tempfile
 import urllib.parse
 import uuid
 from datetime import timedelta
 from email import message_from_bytes, policy
+from pathlib import Path
 
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
-from flask_migrate import upgrade
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from werkzeug.security import generate_password_hash
 
 from portal import create_app
@@ -100,21 +100,30 @@ def postgres_for_this_worker(server_url: str) -> str:
 
 
 def build_schema(url: str) -> None:
-    """The schema as production has it: every migration, so the search column and indexes
-    the models do not describe are there too, written once, in their migrations."""
-    with tempfile.TemporaryDirectory() as instance:
-        migrated = create_app(
-            {
-                "ENV": {"PORTAL_ENV": "development"},
-                "INSTANCE_PATH": instance,
-                "TESTING": True,
-                "SQLALCHEMY_DATABASE_URI": url.replace("postgresql://", "postgresql+psycopg://", 1),
-                "MAIL_URL": f"file://{instance}/mail",
-            }
-        )
-        with migrated.app_context():
-            upgrade()
-            db.engine.dispose()
+    """The models' tables, then the search structures the PostgreSQL migrations add and the
+    models do not describe: the stored search vector and the GIN indexes the backend reads."""
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    search = migration("8f4a2c6e1d93_stored_search_vector")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+        db.metadata.create_all(connection)
+        for statement in (search.SEARCH_COLUMN, search.SEARCH_INDEX, TITLE_TRIGRAM_INDEX):
+            connection.execute(text(statement))
+    engine.dispose()
+
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations" / "versions"
+TITLE_TRIGRAM_INDEX = (  # migration 5a1c0e2b7d41
+    "CREATE INDEX IF NOT EXISTS ix_idea_title_trgm ON idea USING GIN (title gin_trgm_ops)"
+)
+
+
+def migration(name: str):
+    """A migration's module, for the statements it runs (migrations are no package)."""
+    spec = importlib.util.spec_from_file_location(name, MIGRATIONS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def drop_postgres(url: str) -> None:
