@@ -71,6 +71,10 @@ def parse_args(argv=None):
     )  # fmt: skip
     parser.add_argument("--rebuild", action="store_true", help="rebuild the SQLite databases")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--build-only", action="store_true",
+        help="build both SQLite databases and stop (the long part; needs no quiet machine)",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -90,13 +94,18 @@ class Figure:
 # ----------------------------------------------------------------------------- measuring
 
 
-def measure_size(args, ideas: int, votes: int, base: bool) -> dict[str, Figure]:
+def build_size(args, ideas: int, votes: int) -> tuple[Path, dict]:
+    """The SQLite database of one size, built once with its text, then reused."""
     build_args = run.parse_args(
         ["--ideas", str(ideas), "--votes", str(votes), "--users", str(args.users),
          "--seed", str(args.seed)] + ["--rebuild"] * args.rebuild
     )  # fmt: skip
     instance = run.RESULTS / f"scale-db-{ideas}-ideas-{build_args.votes}-votes-{args.users}-users"
-    info = search.ensure_text_database(instance, build_args)
+    return instance, search.ensure_text_database(instance, build_args)
+
+
+def measure_size(args, ideas: int, votes: int, base: bool) -> dict[str, Figure]:
+    instance, info = build_size(args, ideas, votes)
     env = run.environment(instance)
     size = f"[{ideas:,} ideas]"
     make_version_rows(env)
@@ -345,6 +354,11 @@ def main(argv=None) -> int:
     load_before = run.load_average_before()
     sizes = [(args.base_ideas, args.base_votes),
              (args.base_ideas * args.factor, args.base_votes * args.factor)]  # fmt: skip
+    if args.build_only:
+        for ideas, votes in sizes:
+            build_size(args, ideas, votes)
+        print(f"Built in {time.perf_counter() - started:.0f} s; measure on a quiet machine.")
+        return 0
     measured = [measure_size(args, ideas, votes, n == 0) for n, (ideas, votes) in enumerate(sizes)]
     report(args, sizes, measured)
     print(

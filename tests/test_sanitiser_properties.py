@@ -6,6 +6,7 @@ removes markup, never text."""
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+import pytest
 from hostile import corpus, problems_in
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,8 @@ from portal.markup import (
     render_markdown,
     sanitise,
 )
+
+pytestmark = [pytest.mark.one_pass, pytest.mark.long]  # markup.py alone: no database
 
 PAYLOADS = corpus()
 HTML_PIECES = [
