@@ -7,7 +7,7 @@ TEST_POSTGRES_URL ?= postgresql://127.0.0.1:5432/test
 # pytest-xdist workers: one per core. Groups run whole on one worker, and the longest work is
 # handed out first (tests/conftest.py), so xdist's own reordering is off.
 TEST_WORKERS ?= auto
-XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscopereorder
+XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 TRANSLATIONS := portal/translations
 
