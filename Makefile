@@ -4,10 +4,10 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app portal
 PYTHON ?= python3
 TEST_POSTGRES_URL ?= postgresql://127.0.0.1:5432/test
-# pytest-xdist workers: one per core. Groups run whole on one worker, and the longest work is
-# handed out first (tests/conftest.py), so xdist's own reordering is off.
+# pytest-xdist workers: one per core; browser and server-process tests keep one worker each
+# (tests/conftest.py), so their module fixtures start once.
 TEST_WORKERS ?= auto
-XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
 TRANSLATIONS := portal/translations
 
@@ -15,12 +15,10 @@ TRANSLATIONS := portal/translations
 
 install: $(VENV)/.installed
 
-# --no-compile: Python compiles a module when it is first imported, so only what runs is
-# compiled (4 s less on a fresh clone).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --no-compile -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
 run: install

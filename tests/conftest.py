@@ -8,7 +8,6 @@ import os
 import socket
 import urllib.parse
 import uuid
-from collections import Counter
 from datetime import timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -45,35 +44,23 @@ TEST_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID", uuid.uuid4().hex)
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups off the marks
 def pytest_collection_modifyitems(items):
-    """Groups for pytest-xdist's `--dist loadgroup`, and the order xdist hands work out in.
+    """Groups for pytest-xdist's `--dist loadgroup`; each group runs whole, on one worker.
 
-    A group runs whole, on one worker. Each browser module is a group, so its chromium and
-    live server start once; the tests that start server processes are one group, so two
-    load runs never compete for the same two cores; a module that builds its world once (it
-    replaces `_clean_state`) is a group, since no other test may empty its tables between
-    its tests. Everything else is spread test by test.
-
-    The longest work goes out first (the Makefile turns xdist's own reordering off): the
-    property tests marked `long` (a minute or more each), then the groups, largest first,
-    then the single tests, which fill in behind. Started last, a long one would keep one
-    worker busy while the others wait.
+    Browser tests form one group and tests that start server processes another, so a
+    browser module's chromium and live server start once and two load runs never compete
+    for the same two cores. A module that builds its world once (it replaces
+    `_clean_state`) is a group of its own: no other test may empty the tables between its
+    tests. Everything else is spread test by test.
     """
-    groups = {}
     for item in items:
-        if "_clean_state" in vars(item.module) or item.get_closest_marker("browser"):
-            groups[item] = item.module.__name__
-        elif item.get_closest_marker("slow"):
-            groups[item] = "slow"
-    for item, group in groups.items():
-        item.add_marker(pytest.mark.xdist_group(group))
-    size = Counter(groups.values())
-    items.sort(  # stable: as collected within each group and among the single tests
-        key=lambda item: (
-            item.get_closest_marker("long") is None,
-            -size[groups.get(item)],
-            groups.get(item, ""),
-        )
-    )
+        if "_clean_state" in vars(item.module):
+            group = item.module.__name__
+        else:
+            group = next(
+                (name for name in ("browser", "slow") if item.get_closest_marker(name)), None
+            )
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def database_url(tmp_path_factory) -> str:

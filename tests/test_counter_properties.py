@@ -352,7 +352,6 @@ class Counters(RuleBasedStateMachine):
 STEPS_RUN: list[int] = []
 
 
-@pytest.mark.long
 def test_counters_and_budgets_hold_through_random_steps(app):
     STEPS_RUN.clear()
     # One POST request around the run, as the views call these operations: SQLite writes

@@ -22,7 +22,7 @@ from portal.markup import (
     sanitise,
 )
 
-pytestmark = [pytest.mark.one_pass, pytest.mark.long]  # markup.py alone: no database
+pytestmark = pytest.mark.one_pass  # markup.py alone: no database in sight
 
 PAYLOADS = corpus()
 HTML_PIECES = [

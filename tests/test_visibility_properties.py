@@ -41,7 +41,6 @@ from datetime import timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, Phase, given, note, seed, settings
 from hypothesis import strategies as st
 
@@ -541,7 +540,6 @@ class World:
         return []
 
 
-@pytest.mark.long
 def test_nothing_reaches_a_person_who_may_not_see_it(app, tmp_path_factory, roomy_limits):
     maildir = tmp_path_factory.mktemp("mail")
     previous = app.config["MAIL_URL"]
