@@ -63,7 +63,7 @@ bench: install
 
 # Every figure of `bench` and bench/search.py at 100,000 and at 1,000,000 ideas, with how
 # each grows (bench/README.md, "Ten times the size"). By hand only, never in CI: it takes
-# about two hours, 8 GB of disk and 4 GB of memory.
+# about 70 minutes, 6 GB of disk and 4 GB of memory.
 bench-scale: install
 	$(PY) bench/scale.py
 

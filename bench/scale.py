@@ -1,7 +1,7 @@
 """`make bench-scale`: how each figure of `make bench` grows at ten times the size.
 
 Run by hand, never in CI: at its defaults (100,000 ideas and 1,000,000 votes, then
-1,000,000 and 10,000,000) it takes about two hours, 8 GB of disk and 4 GB of memory
+1,000,000 and 10,000,000) it took 71 minutes, 6 GB of disk and 4 GB of memory
 (bench/README.md, "Ten times the size"). For each size it builds (once, then reuses) a
 SQLite database with bench/run.py's builder and bench/search.py's product-feedback text,
 copies its rows into a new PostgreSQL database, and measures:
