@@ -559,6 +559,9 @@ def hot_ideas(app) -> list[int]:
     return pool
 
 
+VOTE_WARM_UP = 10  # votes before the measured ones: the first fill caches
+
+
 def votes_in_process(app, args) -> dict:
     """One voter, no concurrency: how long a vote takes and how long it holds SQLite's single
     write lock (from BEGIN IMMEDIATE to the commit; its reads come before, without it)."""
@@ -591,14 +594,14 @@ def votes_in_process(app, args) -> dict:
         event.listen(engine, name, listener)
     rng, walls, cpus, locks = random.Random(1), [], [], []
     try:
-        for n in range(args.requests):
+        for n in range(VOTE_WARM_UP + args.requests):  # --requests measured, after the warm-up
             number = rng.choice(pool)
             action = "retract" if number in voted else "vote"
             voted.symmetric_difference_update({number})
             held.clear()
             wall, cpu = timed(client, "POST", f"/ideas/{number}/vote",
                               data={"action": action}, headers={"HX-Request": "true"})  # fmt: skip
-            if n >= 10:  # after a warm-up
+            if n >= VOTE_WARM_UP:
                 walls.append(wall)
                 cpus.append(cpu)
                 locks.append(sum(held))

@@ -18,7 +18,9 @@ from conftest import htmx_headers
 from portal.extensions import db
 from portal.models import Comment, Idea, Role, SearchTask
 from portal.search import get_backend
+from portal.search.base import SearchQuery
 from portal.search.indexing import apply_pending, reindex_all, repair_drift
+from portal.search.sql_backend import SqlBackend
 
 ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
 BACKENDS = ["whoosh", "postgres"] if ON_POSTGRES else ["sqlite", "whoosh"]
@@ -159,10 +161,24 @@ def test_filters_by_board_and_status_with_counts(client, catalogue, backend):
     page = search(client, "export").text
     assert "Feature requests (3)" in page
     assert "Planned (1)" in page
-    planned = titles(search(client, "export", status="planned"))
-    assert planned == ["Bulk export of attachments"]
-    mobile = titles(search(client, "mentions", board="mobile"))
-    assert mobile == ["Push notifications for mentions"]
+    planned = search(client, "export", status="planned")
+    assert titles(planned) == ["Bulk export of attachments"]
+    # The count is of what the filter leaves; the facets still count every match.
+    assert "1 idea found" in planned.text and "Feature requests (3)" in planned.text
+    mobile = search(client, "mentions", board="mobile")
+    assert titles(mobile) == ["Push notifications for mentions"]
+    assert "1 idea found" in mobile.text
+
+
+def test_the_sql_fallback_counts_what_the_filters_leave(app, catalogue):
+    """The plain SQL search the site falls back on counts and filters as the index does."""
+    everything = SearchQuery(text="export", boards=["features", "mobile"])
+    planned = SearchQuery(text="export", boards=["features", "mobile"], status="planned")
+    with app.app_context():
+        first, narrowed = SqlBackend().search(everything), SqlBackend().search(planned)
+    assert first.total == 3 and first.facets["status"] == {"open": 2, "planned": 1}
+    assert narrowed.total == 1 and narrowed.facets == first.facets
+    assert [hit.number for hit in narrowed.hits] == [catalogue["planned"]]
 
 
 def test_broken_syntax_is_searched_as_words(client, catalogue, backend):

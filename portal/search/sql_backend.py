@@ -2,6 +2,7 @@
 word must appear in the title or description), but always there."""
 
 import re
+from collections import Counter
 
 from sqlalchemy import func, or_
 
@@ -40,20 +41,27 @@ def visible_scope(boards, include_duplicates: bool):
     return query if include_duplicates else query.where(Idea.status != DUPLICATE)
 
 
-def facet_counts(matching) -> dict[str, dict[str, int]]:
-    """How many matches each board and each status has."""
-    return {
-        name: dict(
-            db.session.execute(
-                matching.with_only_columns(column, func.count()).group_by(column)
-            ).all()
-        )
-        for name, column in (("board", Board.slug), ("status", Idea.status))
-    }
+def counts(matching, q: SearchQuery) -> tuple[int, dict[str, dict[str, int]]]:
+    """The matches the person's filters leave, and how many matches each board and each
+    status has: one grouped scan of the matches (a count and a scan for each facet would
+    read every match three times, 0.5 s for a common word at 100,000 ideas on PostgreSQL)."""
+    facets: dict[str, Counter] = {"board": Counter(), "status": Counter()}
+    total = 0
+    grouped = matching.with_only_columns(Board.slug, Idea.status, func.count())
+    for slug, status, n in db.session.execute(grouped.group_by(Board.slug, Idea.status)):
+        facets["board"][slug] += n
+        facets["status"][status] += n
+        total += n if within_filters(q, slug, status) else 0
+    return total, {name: dict(counter) for name, counter in facets.items()}
+
+
+def within_filters(q: SearchQuery, slug: str, status: str) -> bool:
+    """Whether an idea of this board and status passes the person's filters (as narrow)."""
+    return (not q.board or slug == q.board) and (not q.status or status == q.status)
 
 
 def narrow(matching, q: SearchQuery):
-    """Apply the person's board and status filters."""
+    """Apply the person's board and status filters (within_filters, in SQL)."""
     if q.board:
         matching = matching.where(Board.slug == q.board)
     if q.status:
@@ -70,9 +78,8 @@ class SqlBackend:
             return SearchResult([], 0)
         base = visible_scope(q.boards, q.include_duplicates or q.status == DUPLICATE)
         base = base.where(*[_matches(word) for word in words])
-        facets = facet_counts(base)
+        total, facets = counts(base, q)
         base = narrow(base, q)
-        total = db.session.scalar(base.with_only_columns(func.count()))
         ideas = db.session.scalars(
             base.order_by(Idea.vote_count.desc(), Idea.id.desc())
             .limit(q.per_page)
