@@ -7,9 +7,10 @@ Each idea is stemmed with the text search configuration of its language (`german
 `english`); a query is stemmed both ways, and each idea is matched, ranked and
 highlighted with the query of its own language only ("mode" is 'mod' in German, which
 must not find an English "Mod support").
-Typos are caught by trigram similarity on titles (the pg_trgm extension, created by the
-migration): a query of their own that the trigram index `ix_idea_title_trgm` answers, whose
-ideas then widen the match.
+When the words find fewer than three ideas, typos widen the match in two ways: titles
+like the words, by trigram similarity (the pg_trgm extension, created by the migration; the
+trigram index `ix_idea_title_trgm` answers), and the spellings a mistyped word was meant to
+be that some idea holds (typos.py).
 """
 
 import re
@@ -92,18 +93,31 @@ def titles_like(scope, words: list[str], threshold: float) -> list[int]:
     return db.session.scalars(scope.with_only_columns(Idea.id).where(or_(*alike))).all()
 
 
-def spelled(scope, meant: "PerLanguage") -> list[int]:
-    """Ids of the ideas in scope that have one of the meant spellings, from the GIN index.
+# Which spellings some idea holds, in either language's stemming: one look-up in the GIN
+# index each (a spelling no idea has costs only that).
+HELD_SPELLINGS = text(
+    "SELECT spelling FROM unnest(CAST(:spellings AS text[])) AS spelling WHERE EXISTS ("
+    " SELECT 1 FROM idea WHERE idea.search_vector @@ to_tsquery('english', spelling)"
+    " OR idea.search_vector @@ to_tsquery('german', spelling))"
+)
 
-    A query of a hundred or more spellings (every swapped or missing letter) is estimated
-    to match far more ideas than it does, so the planner would read the whole table and
-    test each idea's vector against every spelling (150 ms at 20,000 ideas, against 10 ms
-    from the index); asked on its own, without the table scan, and then or-ed in as ids,
-    it costs the facets, the total and the page nothing more."""
+
+def held_spellings(spellings: list[str]) -> list[str]:
+    """Those of the meant spellings that some idea holds: usually one or two of a hundred.
+
+    The whole list, as one query, is estimated to match far more ideas than it does, so the
+    planner would read the whole table and test each idea against every spelling; the ids
+    of the ideas with one of them, asked from the GIN index on their own, were 100,000 ids
+    for a typo of a common word at 1,000,000 ideas (4.6 s, bench/README.md). The spellings
+    left make an ordinary query, which the planner estimates as any other. Scans of the
+    table are off here: a subquery's words are unknown when it is planned, and a scan would
+    look through every idea for each spelling no idea has."""
+    if not spellings:
+        return []
     (scan,) = db.session.execute(text("SHOW enable_seqscan")).one()
     db.session.execute(text("SELECT set_config('enable_seqscan', 'off', true)"))
     try:
-        return db.session.scalars(scope.with_only_columns(Idea.id).where(meant.matches())).all()
+        return db.session.scalars(HELD_SPELLINGS, {"spellings": spellings}).all()
     finally:
         db.session.execute(text("SELECT set_config('enable_seqscan', :scan, true)"), {"scan": scan})
 
@@ -118,13 +132,13 @@ def to_tsquery_text(text_: str) -> str:
     return re.sub(r"(\w+)\*", r"\1", text_)
 
 
-def meant_spellings(words: list[str]) -> str:
-    """A tsquery (`a | b | ...`) of the spellings mistyped words were probably meant to be.
+def meant_spellings(words: list[str]) -> list[str]:
+    """The spellings mistyped words were probably meant to be (see typos.py).
 
-    Only letters reach it, so the user's text never becomes tsquery syntax.
+    Only letters reach them, so the user's text never becomes tsquery syntax.
     """
     candidates = typo_candidates(" ".join(w for w in words if w.isalpha()))
-    return " | ".join(sorted({s for spellings in candidates.values() for s in spellings.values()}))
+    return sorted({s for spellings in candidates.values() for s in spellings.values()})
 
 
 class PerLanguage:
@@ -174,10 +188,11 @@ class PostgresBackend:
         first_few = exact.with_only_columns(literal_column("1")).limit(FEW_HITS).subquery()
         if db.session.scalar(select(func.count()).select_from(first_few)) >= FEW_HITS:
             return exact, tsquery
-        typos = titles_like(base, words, TYPO_SIMILARITY)
-        if meant := meant_spellings(words):  # swapped or missing letters: see typos.py
-            typos += spelled(base, PerLanguage(lambda config: func.to_tsquery(config, meant)))
-        widened = or_(tsquery.matches(), among(sorted(set(typos))))
+        alike = among(titles_like(base, words, TYPO_SIMILARITY))
+        widened = or_(tsquery.matches(), alike)
+        if held := " | ".join(held_spellings(meant_spellings(words))):  # swapped or missing letters
+            meant = PerLanguage(lambda config: func.to_tsquery(config, held))
+            widened = or_(tsquery.matches(), meant.matches(), alike)
         if excluded:  # a title like an excluded word is no typo for a wanted one
             either = " OR ".join(excluded)
             unwanted = PerLanguage(lambda config: func.websearch_to_tsquery(config, either))
