@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from flask import current_app, render_template, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, true
+from sqlalchemy import and_
 
 from portal import statuses
 from portal.extensions import db
@@ -24,7 +24,6 @@ from portal.models import (
     Merge,
     Notification,
     OutboxMessage,
-    Role,
     StatusChange,
     Subscription,
     SubscriptionLevel,
@@ -196,8 +195,9 @@ def idea_withdrawn(payload: dict) -> None:
             board=board.name,
         )
     )
-    sees_board = User.role_value >= int(Role.MODERATOR) if board.is_private else true()
-    _tell_voters(idea, text, and_(User.deleted_at.is_(None), sees_board), about=None)
+    _tell_voters(
+        idea, text, and_(User.deleted_at.is_(None), board.readers_clause(User)), about=None
+    )
 
 
 def _tell_voters(idea: Idea, text, may_read, about: int | None) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -50,6 +51,11 @@ class Board(db.Model):
 
     def can_view(self, user) -> bool:
         return not self.is_private or (user.is_authenticated and user.is_staff)
+
+    def readers_clause(self, reader):
+        """can_view in SQL, for a query over many readers: reader is the User entity (or an
+        alias of it). Idea.visible_clause holds the same rule for a query over boards."""
+        return true() if not self.is_private else reader.is_staff
 
     def can_see_voters(self, user) -> bool:
         """Who voted is personal: staff see it, everyone else where the board says so."""

@@ -126,7 +126,7 @@ class Idea(db.Model):
         that asks for many readers at once, such as a fan-out to every follower."""
         mapped = inspect(user, raiseerr=False)
         if mapped is not None and (mapped.is_mapper or mapped.is_aliased_class):
-            staff, own = user.role_value >= int(Role.MODERATOR), cls.author_id == user.id
+            staff, own = user.is_staff, cls.author_id == user.id
         elif not user.is_authenticated:
             staff, own = false(), false()
         elif user.is_staff:

@@ -253,7 +253,7 @@ def remind_moderators() -> int:
         return 0
     moderators = db.session.scalars(
         db.select(User).where(
-            User.role_value >= int(Role.MODERATOR),
+            User.is_staff,
             User.deleted_at.is_(None),
             ~db.select(Notification.id)
             .where(
