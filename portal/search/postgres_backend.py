@@ -70,7 +70,7 @@ def plan_for_these_words() -> None:
     """Plan this transaction's statements for their own parameters. psycopg prepares a
     statement after its fifth run, and PostgreSQL may then reuse one generic plan whatever
     the words; but how many ideas the words match decides the right plan (a typo search at
-    100,000 ideas: 6 times slower on the generic plan, bench/README.md "Search")."""
+    100,000 ideas: 6 times slower on the generic plan; docs/decisions/0017)."""
     db.session.execute(text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"))
 
 
@@ -188,11 +188,10 @@ class PostgresBackend:
         first_few = exact.with_only_columns(literal_column("1")).limit(FEW_HITS).subquery()
         if db.session.scalar(select(func.count()).select_from(first_few)) >= FEW_HITS:
             return exact, tsquery
-        alike = among(titles_like(base, words, TYPO_SIMILARITY))
-        widened = or_(tsquery.matches(), alike)
+        ways = [tsquery.matches(), among(titles_like(base, words, TYPO_SIMILARITY))]
         if held := " | ".join(held_spellings(meant_spellings(words))):  # swapped or missing letters
-            meant = PerLanguage(lambda config: func.to_tsquery(config, held))
-            widened = or_(tsquery.matches(), meant.matches(), alike)
+            ways.append(PerLanguage(lambda config: func.to_tsquery(config, held)).matches())
+        widened = or_(*ways)
         if excluded:  # a title like an excluded word is no typo for a wanted one
             either = " OR ".join(excluded)
             unwanted = PerLanguage(lambda config: func.websearch_to_tsquery(config, either))
