@@ -93,12 +93,15 @@ def titles_like(scope, words: list[str], threshold: float) -> list[int]:
     return db.session.scalars(scope.with_only_columns(Idea.id).where(or_(*alike))).all()
 
 
-# Which spellings some idea holds, in either language's stemming: one look-up in the GIN
+# Which spellings some idea holds, in any language's stemming: one look-up in the GIN
 # index each (a spelling no idea has costs only that).
 HELD_SPELLINGS = text(
     "SELECT spelling FROM unnest(CAST(:spellings AS text[])) AS spelling WHERE EXISTS ("
-    " SELECT 1 FROM idea WHERE idea.search_vector @@ to_tsquery('english', spelling)"
-    " OR idea.search_vector @@ to_tsquery('german', spelling))"
+    " SELECT 1 FROM idea WHERE "
+    + " OR ".join(
+        f"idea.search_vector @@ to_tsquery('{config}', spelling)" for config in CONFIGS.values()
+    )
+    + ")"
 )
 
 

@@ -41,31 +41,31 @@ def visible_scope(boards, include_duplicates: bool):
     return query if include_duplicates else query.where(Idea.status != DUPLICATE)
 
 
+# The filters a person may set, each a facet too: its field of SearchQuery, its column.
+FILTERS = {"board": Board.slug, "status": Idea.status}
+
+
 def counts(matching, q: SearchQuery) -> tuple[int, dict[str, dict[str, int]]]:
     """The matches the person's filters leave, and how many matches each board and each
     status has: one grouped scan of the matches (a count and a scan for each facet would
     read every match three times, 0.5 s for a common word at 100,000 ideas on PostgreSQL)."""
-    facets: dict[str, Counter] = {"board": Counter(), "status": Counter()}
+    facets = {name: Counter() for name in FILTERS}
     total = 0
-    grouped = matching.with_only_columns(Board.slug, Idea.status, func.count())
-    for slug, status, n in db.session.execute(grouped.group_by(Board.slug, Idea.status)):
-        facets["board"][slug] += n
-        facets["status"][status] += n
-        total += n if within_filters(q, slug, status) else 0
+    grouped = matching.with_only_columns(*FILTERS.values(), func.count())
+    for *values, n in db.session.execute(grouped.group_by(*FILTERS.values())):
+        chosen = dict(zip(FILTERS, values, strict=True))
+        for name, value in chosen.items():
+            facets[name][value] += n
+        if all(getattr(q, name) in ("", value) for name, value in chosen.items()):
+            total += n  # what narrow() leaves
     return total, {name: dict(counter) for name, counter in facets.items()}
 
 
-def within_filters(q: SearchQuery, slug: str, status: str) -> bool:
-    """Whether an idea of this board and status passes the person's filters (as narrow)."""
-    return (not q.board or slug == q.board) and (not q.status or status == q.status)
-
-
 def narrow(matching, q: SearchQuery):
-    """Apply the person's board and status filters (within_filters, in SQL)."""
-    if q.board:
-        matching = matching.where(Board.slug == q.board)
-    if q.status:
-        matching = matching.where(Idea.status == q.status)
+    """Apply the person's filters."""
+    for name, column in FILTERS.items():
+        if wanted := getattr(q, name):
+            matching = matching.where(column == wanted)
     return matching
 
 
