@@ -1,4 +1,5 @@
-# Stimme: `make run` serves a demo on http://127.0.0.1:5000, `make test` runs every test.
+# Stimme: `make run` serves a demo on http://127.0.0.1:5000, `make test` answers in minutes,
+# `make test-all` runs every test (as CI does).
 VENV := .venv
 PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app portal
@@ -8,10 +9,13 @@ TEST_POSTGRES_URL ?= postgresql://127.0.0.1:5432/test
 # (tests/conftest.py), so their module fixtures start once.
 TEST_WORKERS ?= auto
 XDIST := -n $(TEST_WORKERS) --dist loadgroup
+# What `make test` leaves to `make test-long`: browser tests, tests that start servers and
+# long runs in the test process (docs/decisions/0018-make-test-answers-in-minutes.md).
+LONG := browser or slow or long
 
 TRANSLATIONS := portal/translations
 
-.PHONY: translations install run test test-sqlite test-postgres test-hostile-full lint format bench bench-scale bench-load bench-faults fuzz-api clean
+.PHONY: translations install run test test-all test-long test-sqlite test-postgres lint format bench bench-scale bench-load bench-faults fuzz-api clean
 
 install: $(VENV)/.installed
 
@@ -26,25 +30,40 @@ run: install
 
 test: install lint test-sqlite test-postgres
 
+# Everything: what `.ci/run` runs besides fuzzing the API.
+test-all: test test-long
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
 test-sqlite: install
-	$(PY) -m pytest $(XDIST)
+	$(PY) -m pytest $(XDIST) -m "not ($(LONG))"
 
-# The same suite again on PostgreSQL, but for the browser tests and those that use no database
-# of the pass (marked one_pass; they would repeat exactly). Skipped with a notice when
-# no server answers, except in CI, where the machine always has one.
+# The same tests again on PostgreSQL, but for those that use no database of the pass
+# (marked one_pass; they would repeat exactly).
 test-postgres: install
+	$(call on_postgres,-m "not ($(LONG)) and not one_pass")
+
+# The rest of the suite, on SQLite with the hostile corpora in full (every string in every
+# place, not every 16th: docs/decisions/0007-hostile-corpora-everywhere.md), then on
+# PostgreSQL without the browser tests (docs/decisions/0001-browser-tests-run-once.md).
+test-long: install
+	HOSTILE_STRIDE=1 $(PY) -m pytest $(XDIST) -m "$(LONG)"
+	$(call on_postgres,-m "(slow or long) and not one_pass")
+
+# pytest with $(1) on PostgreSQL; skipped with a notice when no server answers, except in
+# CI, where the machine always has one.
+define on_postgres
 	@if $(PY) scripts/wait_for_postgres.py "$(TEST_POSTGRES_URL)"; then \
-		TEST_DATABASE_URL="$(TEST_POSTGRES_URL)" $(PY) -m pytest $(XDIST) -m "not browser and not one_pass"; \
+		TEST_DATABASE_URL="$(TEST_POSTGRES_URL)" $(PY) -m pytest $(XDIST) $(1); \
 	elif [ -n "$$CI" ]; then \
 		echo "PostgreSQL at $(TEST_POSTGRES_URL) is required in CI"; exit 1; \
 	else \
 		echo "PostgreSQL at $(TEST_POSTGRES_URL) is not reachable: skipping the PostgreSQL pass"; \
 	fi
+endef
 
 # After changing texts: collect them, merge them into each catalogue, and compile. The
 # compiled .mo files are committed; tests/test_i18n.py checks they are current.
@@ -73,11 +92,6 @@ bench-load: install
 
 bench-faults: install
 	$(PY) bench/faults.py
-
-# Both hostile corpora through every place that shows one item per request too, not every
-# 16th string as in `make test` (docs/decisions/0007-hostile-corpora-everywhere.md); run by .ci/run.
-test-hostile-full: install
-	HOSTILE_STRIDE=1 $(PY) -m pytest tests/test_hostile_rendering.py
 
 # Schemathesis against the served OpenAPI description (README, "JSON API"); run by .ci/run.
 fuzz-api: install

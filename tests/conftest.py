@@ -50,17 +50,26 @@ def pytest_collection_modifyitems(items):
     browser module's chromium and live server start once and two load runs never compete
     for the same two cores. A module that builds its world once (it replaces
     `_clean_state`) is a group of its own: no other test may empty the tables between its
-    tests. Everything else is spread test by test.
+    tests; where it names tests that begin a part of their own (`WORLD_STARTS`), each part
+    is a group and builds the world again on its worker. Everything else is spread test by
+    test.
     """
     for item in items:
         if "_clean_state" in vars(item.module):
-            group = item.module.__name__
+            group = f"{item.module.__name__}:{world_part(item)}"
         else:
             group = next(
                 (name for name in ("browser", "slow") if item.get_closest_marker(name)), None
             )
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+def world_part(item) -> int:
+    """How many of its module's WORLD_STARTS come at or before this test, in file order."""
+    line = item.function.__code__.co_firstlineno
+    starts = getattr(item.module, "WORLD_STARTS", ())
+    return sum(getattr(item.module, name).__code__.co_firstlineno <= line for name in starts)
 
 
 def database_url(tmp_path_factory) -> str:

@@ -34,6 +34,8 @@ from portal.operations.moderation import moderate
 from portal.operations.status import change_status
 from portal.operations.votes import budget_used, cast_vote, retract_vote
 
+pytestmark = pytest.mark.long  # make test-long: random steps checked after each
+
 # Two boards: one with a budget of 4 votes and up to 3 per idea, one unlimited with up to 2.
 BOARDS = {"budget": (4, 3), "free": (0, 2)}
 IDEAS = ["budget", "budget", "budget", "free", "free"]  # each idea's board

@@ -41,6 +41,8 @@ from portal.extensions import db, limiter
 
 ROWS, BOOKKEEPING = load_matrix()
 
+pytestmark = pytest.mark.long  # make test-long: the corpora through every field of the matrix
+
 # --- the hostile values -------------------------------------------------------------------
 
 TEXT = {

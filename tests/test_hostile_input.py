@@ -30,6 +30,8 @@ from portal.markup import clean_text
 from portal.models import Board, Category, Comment, Flag, Idea, Role, StatusChange, User, Webhook
 from portal.settings import site_settings
 
+pytestmark = pytest.mark.long  # make test-long: the corpora through every form
+
 EXTRA = [
     "\x00",
     "Null\x00byte in the middle",

@@ -13,7 +13,7 @@ a sample through the real forms). One site is built for the whole module:
 
 Each place is read as often as it takes to show every payload once (pages, boards, or a
 window moved through the items where a place has no paging). The figures are written to
-tests/artifacts/hostile-figures.json.
+tests/artifacts/hostile-figures-<database>-<worker>.json, one file per worker that ran a part.
 """
 
 import json
@@ -70,6 +70,8 @@ from portal.search import get_backend
 from portal.settings import save_settings, site_settings
 from portal.views import roadmap
 
+pytestmark = pytest.mark.long  # make test-long: every payload in every place that shows it
+
 ARTIFACTS = Path(__file__).parent / "artifacts"
 ATOM = {"atom": "http://www.w3.org/2005/Atom"}
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -77,7 +79,11 @@ FIGURES: dict[str, int] = defaultdict(int)
 # Places that show one item per request (an idea's page, a mail) get every STRIDE-th payload:
 # about 10 ms a request would make the whole corpus cost minutes. HOSTILE_STRIDE=1 runs all.
 STRIDE = int(os.environ.get("HOSTILE_STRIDE", "16"))
-FULL = STRIDE == 1  # make test-hostile-full: every payload in every place
+FULL = STRIDE == 1  # make test-long: every payload in every place
+# From test_guidelines on, the tests build the site again on a worker of their own: in full
+# the module takes 7 minutes in one process, each part about half (tests/conftest.py). The
+# first part ends with test_notifications, which reads the notices test_mails left.
+WORLD_STARTS = ("test_guidelines",)
 
 
 def sparser(factor: int) -> int:
@@ -94,7 +100,8 @@ def figures(app):
     FIGURES.clear()
     yield
     ARTIFACTS.mkdir(exist_ok=True)
-    name = f"hostile-figures-{app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}.json"
+    database = app.config["SQLALCHEMY_DATABASE_URI"].split(":")[0]
+    name = f"hostile-figures-{database}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.json"
     (ARTIFACTS / name).write_text(json.dumps(dict(sorted(FIGURES.items())), indent=1))
 
 

@@ -22,7 +22,8 @@ from portal.markup import (
     sanitise,
 )
 
-pytestmark = pytest.mark.one_pass  # markup.py alone: no database in sight
+# markup.py alone, no database in sight; make test-long runs it
+pytestmark = [pytest.mark.one_pass, pytest.mark.long]
 
 PAYLOADS = corpus()
 HTML_PIECES = [

@@ -41,6 +41,7 @@ from datetime import timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, note, seed, settings
 from hypothesis import strategies as st
 
@@ -67,6 +68,8 @@ from portal.operations.votes import cast_vote
 from portal.search import get_backend
 from portal.search.indexing import apply_pending
 from portal.worker import drain
+
+pytestmark = pytest.mark.long  # make test-long: Hypothesis runs whole worlds through the routes
 
 # slug: (private, holds new posts, vote budget)
 BOARDS = {"open": (False, False, 3), "review": (False, True, 0), "staff": (True, False, 0)}
