@@ -8,7 +8,7 @@ TEST_POSTGRES_URL ?= postgresql://127.0.0.1:5432/test
 # pytest-xdist workers: one per core; browser and server-process tests keep one worker each
 # (tests/conftest.py), so their module fixtures start once.
 TEST_WORKERS ?= auto
-XDIST := -n $(TEST_WORKERS) --dist loadgroup
+XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 # What `make test` leaves to `make test-long`: browser tests, tests that start servers and
 # long runs in the test process (docs/decisions/0018-make-test-answers-in-minutes.md).
 LONG := browser or slow or long

@@ -53,6 +53,10 @@ def pytest_collection_modifyitems(items):
     tests; where it names tests that begin a part of their own (`WORLD_STARTS`), each part
     is a group and builds the world again on its worker. Everything else is spread test by
     test.
+
+    The longest run first (`--no-loadscope-reorder`: xdist would order groups by how many
+    tests they hold, and a 90-second property test, one test, would come last): the browser
+    group, the server processes, the worlds built once, long single tests, the rest.
     """
     for item in items:
         if "_clean_state" in vars(item.module):
@@ -63,6 +67,18 @@ def pytest_collection_modifyitems(items):
             )
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lasting)
+
+
+def lasting(item) -> int:
+    """An item's place in the hand-out order: what runs longest first (sort is stable)."""
+    if item.get_closest_marker("browser"):
+        return 0
+    if item.get_closest_marker("slow"):
+        return 1
+    if "_clean_state" in vars(item.module):
+        return 2
+    return 3 if item.get_closest_marker("long") else 4
 
 
 def world_part(item) -> int:
