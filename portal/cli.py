@@ -174,6 +174,7 @@ PRUNED = {
     "webhook_deliveries": "settled webhook deliveries created over {days} days ago",
     "sessions": "ended sessions",
     "account_tokens": "used or expired account tokens",
+    "spent_sign_ons": "used sign-on tokens past their expiry",
 }
 
 
@@ -182,7 +183,7 @@ PRUNED = {
 def prune_command():
     """Remove rows nobody needs any more (the worker does it every hour): sent outbox
     messages and webhook deliveries older than RETENTION_DAYS, ended sessions, used or
-    expired account tokens. Audit entries are never removed."""
+    expired account tokens, expired sign-on tokens. Audit entries are never removed."""
     from portal.housekeeping import prune
 
     days = current_app.config["RETENTION_DAYS"]

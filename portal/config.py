@@ -167,6 +167,20 @@ def _log_settings(env, portal_env: str) -> dict:
     return {"LOG_FORMAT": log_format, "LOG_LEVEL": level}
 
 
+SSO_SECRET_MIN = 32  # characters: HS256 wants a key of 256 bits or more (RFC 7518, 3.2)
+
+
+def _sso_secret(env) -> str:
+    """The key the company's server signs sign-on tokens with ("": signed sign-on is off)."""
+    secret = env.get("SSO_JWT_SECRET", "")
+    if secret and len(secret) < SSO_SECRET_MIN:
+        raise ConfigError(
+            f"SSO_JWT_SECRET must be at least {SSO_SECRET_MIN} characters "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return secret
+
+
 def load_config(instance_path: str, env: dict | None = None) -> dict:
     """Build the Flask config from environment variables; raises ConfigError."""
     env = os.environ if env is None else env
@@ -200,6 +214,7 @@ def load_config(instance_path: str, env: dict | None = None) -> dict:
         # cheaper one (tests/conftest.py), and one test checks the real one.
         "PASSWORD_HASH_METHOD": "scrypt",
         "TWO_FACTOR_KEYS": _two_factor_keys(env, secret),
+        "SSO_JWT_SECRET": _sso_secret(env),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # Empty: FTS5 in the database where that is SQLite, else Whoosh (decision 0004).

@@ -9,8 +9,9 @@ portal prune` runs it once. What goes:
   given up, or a test ping, which is never retried) and that no unsent outbox message
   still points at; each hook keeps its newest attempted delivery, so the webhook pages
   still say how the last one went rather than "Nothing sent yet";
-- ended sessions (session_has_ended's rule, as ended_session_clause) and used or expired
-  account tokens, at once: nothing reads them again.
+- ended sessions (session_has_ended's rule, as ended_session_clause), used or expired
+  account tokens, and spent sign-on tokens once they have expired, at once: nothing reads
+  them again.
 
 Nothing else is touched: audit entries are append-only, and ideas, votes, comments and
 notifications stay for as long as people can see them.
@@ -35,12 +36,14 @@ from portal.extensions import db
 from portal.models import (
     AccountToken,
     OutboxMessage,
+    SpentSignOn,
     UserSession,
     Webhook,
     WebhookDelivery,
     utcnow,
 )
 from portal.operations.sessions import ended_session_clause
+from portal.operations.single_sign_on import LEEWAY
 from portal.operations.webhooks.delivery import last_attempts
 from portal.operations.webhooks.queueing import WEBHOOK
 
@@ -59,8 +62,8 @@ def prune(
 ) -> dict[str, int]:
     """Delete what nobody needs any more, batch by batch, committing each; returns how
     many rows of each kind went: {"outbox_messages", "webhook_deliveries", "sessions",
-    "account_tokens"}. Stops between batches once stop_requested(), and after max_batches
-    batches of a kind (None: until done)."""
+    "account_tokens", "spent_sign_ons"}. Stops between batches once stop_requested(), and
+    after max_batches batches of a kind (None: until done)."""
     now = now or utcnow()
     kept_since = now - timedelta(days=current_app.config["RETENTION_DAYS"])
     prunable = {
@@ -71,6 +74,8 @@ def prune(
             AccountToken,
             or_(AccountToken.used_at.is_not(None), AccountToken.expires_at < now),
         ),
+        # Past its expiry (and the leeway) a token is refused as expired anyway.
+        "spent_sign_ons": (SpentSignOn, SpentSignOn.expires_at < now - LEEWAY),
     }
     removed = {
         kind: _delete_in_batches(model, condition, batch, stop_requested, max_batches)

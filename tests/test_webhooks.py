@@ -66,7 +66,10 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), ReceiverHandler)
         self.server.receiver = self
         self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/stimme"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # Polled every 10 ms, not 500: shutdown() waits for the next poll, in every test.
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
 
     def take(self) -> list:
         taken, self.requests = self.requests, []

@@ -12,6 +12,8 @@ from portal.models.accounts import (
     ApiToken,
     RecoveryCode,
     Role,
+    SignInLink,
+    SpentSignOn,
     User,
     UserSession,
 )
@@ -56,7 +58,9 @@ __all__ = [
     "RecoveryCode",
     "Role",
     "SearchTask",
+    "SignInLink",
     "SiteSetting",
+    "SpentSignOn",
     "StatusChange",
     "Subscription",
     "SubscriptionLevel",

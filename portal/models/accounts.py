@@ -1,4 +1,5 @@
-"""People: their accounts and roles, sign-in sessions and links, recovery codes, API tokens."""
+"""People: their accounts and roles, sign-in sessions and links, ways in from elsewhere
+(single sign-on), recovery codes, API tokens."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from enum import IntEnum
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    JSON,
     Boolean,
     ForeignKey,
     Integer,
     String,
+    UniqueConstraint,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -77,6 +80,9 @@ class User(UserMixin, db.Model):
     # "en" or "de" (portal.i18n.LANGUAGES); "" follows the browser's Accept-Language.
     locale: Mapped[str] = mapped_column(String(5), default="", server_default="")
     digest_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The `company` claim of the company's signed sign-on, as it came, kept until companies
+    # exist (SPEC section 12); staff-only.
+    company_claim: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -138,6 +144,31 @@ class AccountToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship()
+
+
+class SignInLink(db.Model):
+    """A way in from elsewhere that names this person by its own stable id: the company's
+    signed sign-on (provider "sso", the token's `id`) or an OpenID Connect provider (its
+    name, the ID token's `sub`)."""
+
+    __table_args__ = (UniqueConstraint("provider", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+
+class SpentSignOn(db.Model):
+    """A signed sign-on token that was used: the hash of its `jti` (of the whole token when
+    it has none), kept until the token expires, so that each token signs in once."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class UserSession(db.Model):

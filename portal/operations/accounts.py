@@ -21,6 +21,7 @@ from portal.models import (
     Notification,
     RecoveryCode,
     Role,
+    SignInLink,
     Subscription,
     User,
     UserSession,
@@ -266,7 +267,15 @@ def set_email_preference(user: User, choice: str | None, frequency: str | None =
 
 # What belongs to a person alone and goes with their account; their ideas, comments and
 # flags stay, shown under "Deleted user".
-PERSONAL_ROWS = (UserSession, RecoveryCode, AccountToken, ApiToken, Subscription, Notification)
+PERSONAL_ROWS = (
+    UserSession,
+    RecoveryCode,
+    AccountToken,
+    ApiToken,
+    SignInLink,
+    Subscription,
+    Notification,
+)
 
 
 def delete_account(user: User, password: str) -> int:

@@ -1,6 +1,7 @@
-"""Sign-up, email confirmation, sign-in (with its second factor) and -out, password reset."""
+"""Sign-up, email confirmation, sign-in (with its second factor, or by the company's signed
+sign-on) and -out, password reset."""
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from portal.auth_loader import (
@@ -10,7 +11,7 @@ from portal.auth_loader import (
     sign_in,
     sign_out,
 )
-from portal.database import all_or_nothing
+from portal.database import all_or_nothing, begin_writing, keep_writes
 from portal.forms import (
     ActionForm,
     ResetForm,
@@ -34,8 +35,11 @@ from portal.operations.accounts import (
     send_verification,
     valid_token,
 )
+from portal.operations.single_sign_on import SignOnRefused, sign_on, sign_on_enabled
 from portal.operations.two_factor import check_second_factor
+from portal.ratelimits import named_limit
 from portal.views.guesses import (
+    address_key,
     own_account_limit,
     second_factor_limit,
     visitor_form_limit,
@@ -129,6 +133,25 @@ def signin():
         form.password.errors = [_("That email and password do not match an account.")]
     status = 422 if form.errors else 200
     return render_template("auth/signin.html", form=form, next=safe_next("")), status
+
+
+@bp.get("/sso")
+# Refused tokens count as wrong sign-ins from that address.
+@named_limit("signin", key_func=address_key, deduct_when=lambda answer: answer.status_code == 400)
+def single_sign_on():
+    """The company's app sends a person here with a token it signed (SPEC section 12)."""
+    if not sign_on_enabled():
+        abort(404)
+    begin_writing()  # a GET that writes: the account, the spent token, the session
+    try:
+        user = sign_on(request.args.get("token", ""))
+    except SignOnRefused as refused:  # the GET's transaction is never committed
+        return render_template("auth/sso_refused.html", reason=refused.message), 400
+    with in_language_of(user):
+        welcome = _("Welcome, %(name)s.", name=user.name)
+    response = _finish_sign_in(user, False, safe_next(url_for("public.index")), welcome)
+    keep_writes()
+    return response
 
 
 @bp.route("/signin/code", methods=["GET", "POST"])
