@@ -17,7 +17,7 @@ from sqlalchemy import text
 from conftest import htmx_headers
 from portal.extensions import db
 from portal.models import Comment, Idea, Role, SearchTask
-from portal.search import get_backend
+from portal.search import get_backend, sqlite_backend
 from portal.search.base import SearchQuery
 from portal.search.indexing import apply_pending, reindex_all, repair_drift
 from portal.search.sql_backend import SqlBackend
@@ -179,6 +179,20 @@ def test_the_sql_fallback_counts_what_the_filters_leave(app, catalogue):
     assert first.total == 3 and first.facets["status"] == {"open": 2, "planned": 1}
     assert narrowed.total == 1 and narrowed.facets == first.facets
     assert [hit.number for hit in narrowed.hits] == [catalogue["planned"]]
+
+
+def test_fts5_counts_a_few_matches_as_it_counts_many(app, catalogue, fts5, monkeypatch):
+    """Up to BROAD matches are grouped in one read, beyond it each board and status is a
+    count of its own: both give the same facets."""
+    queries = [SearchQuery(text=word, boards=["features", "mobile"]) for word in
+               ("export", "mentions", "notifications", "csv")]  # fmt: skip
+    with app.app_context():
+        grouped = [get_backend().search(q) for q in queries]
+        monkeypatch.setattr(sqlite_backend, "BROAD", 0)
+        counted = [get_backend().search(q) for q in queries]
+    assert [r.facets for r in grouped] == [r.facets for r in counted]
+    assert [r.total for r in grouped] == [r.total for r in counted]
+    assert grouped[0].facets == {"board": {"features": 3}, "status": {"open": 2, "planned": 1}}
 
 
 def test_broken_syntax_is_searched_as_words(client, catalogue, backend):

@@ -24,6 +24,7 @@ raw input.
 """
 
 import re
+from collections import Counter
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -417,9 +418,13 @@ class SqliteBackend:
         return [found[n] for n in numbers if n in found]
 
     def _facets(self, matching: str, by_board: dict, by_status: dict) -> dict:
-        """Matches per board and per status. A count costs about as much as it has matches,
-        so `open` (the commonest status) and the first board are what the others leave."""
+        """Matches per board and per status. Up to BROAD matches are grouped in one pass
+        over their rows. Beyond, reading each row costs more than counting each board's
+        and status's token (a count costs about as much as it has matches), so `open` (the
+        commonest status) and the first board are what the others leave."""
         total = self._count(matching)
+        if total <= BROAD:
+            return self._grouped_facets(matching, by_board, by_status)
         facets = {"board": {}, "status": {}}
         for name, clauses in (("board", by_board), ("status", by_status)):
             values = list(clauses)
@@ -430,6 +435,24 @@ class SqliteBackend:
             facets[name][largest] = total - sum(facets[name].values())
             facets[name] = {value: n for value, n in facets[name].items() if n}
         return facets
+
+    def _grouped_facets(self, matching: str, by_board: dict, by_status: dict) -> dict:
+        """Matches per board and per status from one grouped read of the matching rows: two
+        statements for a site of many boards, where a count each made dozens."""
+        query = text(
+            f"SELECT board, status, count(*) FROM {TABLE} WHERE {TABLE} MATCH :m"
+            " GROUP BY board, status"
+        )
+        found = {"board": Counter(), "status": Counter()}
+        for board, status, n in db.session.execute(query, {"m": matching}):
+            found["board"][quoted(board)] += n
+            found["status"][quoted(status)] += n
+        return {
+            name: {
+                value: found[name][token] for value, token in clauses.items() if found[name][token]
+            }
+            for name, clauses in (("board", by_board), ("status", by_status))
+        }
 
     def similar(self, title: str, boards: list[str], limit: int) -> list[int]:
         """Ideas whose titles share the most words with this one."""
