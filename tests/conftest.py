@@ -6,6 +6,7 @@ The suite runs on SQLite by default and on PostgreSQL when TEST_DATABASE_URL nam
 import importlib.util
 import os
 import socket
+import time
 import urllib.parse
 import uuid
 from datetime import timedelta
@@ -15,6 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
+from joserfc import jwt
+from joserfc.jwk import OctKey
 from sqlalchemy import create_engine, text
 from werkzeug.security import generate_password_hash
 
@@ -31,6 +34,8 @@ from portal.worker import drain
 pytest_plugins = ["browser"]
 
 PASSWORD = "correct horse battery"
+# The key the suite's site checks signed sign-on tokens with (tests/test_single_sign_on.py).
+SSO_SECRET = "a-company-secret-of-at-least-32-characters"
 # One round instead of scrypt's 50 ms a check: the suite signs in thousands of times, and
 # tests who may, not how hard a hash is to break (test_auth.py checks the real method).
 CHEAP_HASH = "pbkdf2:sha256:1"
@@ -175,6 +180,7 @@ def app(tmp_path_factory):
             "MAIL_URL": f"file://{instance / 'mail'}",
             "BASE_URL": "http://localhost",
             "PASSWORD_HASH_METHOD": CHEAP_HASH,
+            "SSO_JWT_SECRET": SSO_SECRET,
         }
     )
     with app.app_context():
@@ -325,6 +331,15 @@ def roomy_limits(app):
 @pytest.fixture
 def auth(client):
     return Auth(client)
+
+
+def signed_sign_on(secret=SSO_SECRET, alg="HS256", lifetime=300, **claims) -> str:
+    """A sign-on token as the company's server makes it: an email, an expiry and a fresh
+    jti, unless the caller says otherwise (None leaves a claim out)."""
+    claims = {"email": "cara@example.com", "exp": int(time.time()) + lifetime,
+              "jti": uuid.uuid4().hex, **claims}  # fmt: skip
+    claims = {name: value for name, value in claims.items() if value is not None}
+    return jwt.encode({"alg": alg}, claims, OctKey.import_key(secret), algorithms=[alg])
 
 
 def htmx_headers(**extra) -> dict:

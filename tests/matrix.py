@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import inspect
 
-from conftest import PASSWORD, Factory, empty_tables
+from conftest import PASSWORD, Factory, empty_tables, signed_sign_on
 from portal import totp
 from portal.extensions import db, limiter
 from portal.models import (
@@ -378,6 +378,7 @@ def build_world(app, sign_in, bookkeeping=()) -> World:
         hidden=make.idea(features, users["customer"], title="Buy cheap watches", is_hidden=True),
         held=make.idea(features, users["customer"], title="Print the roadmap", is_held=True),
         newcomer_email=newcomer.email,
+        sso_token=lambda: signed_sign_on(email=newcomer.email),
         other_id=users["other"].id,
         owner_id=users["owner"].id,
         two_factor_id=secured.id,

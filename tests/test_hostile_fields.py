@@ -320,8 +320,9 @@ def unstorable_rows(tables: list[str]) -> list[str]:
 
 
 def exchange(world, row: Row, role: str, path: str, body=None, kind="") -> list[str]:
-    """Send one hostile request; for a write, compare the tables and put them back."""
-    if not row.writes:
+    """Send one hostile request; for a write (or a GET that may write: signed sign-on),
+    compare the tables and put them back."""
+    if row.expected_effect == "none":
         return problems_with(row, role, send(world, row, role, path, body, kind))
     before = world.snapshot()
     answer = None

@@ -202,12 +202,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def single_sign_on(app, monkeypatch):
-    """Signed sign-on on, so that its route answers (tests/test_single_sign_on.py)."""
-    monkeypatch.setitem(app.config, "SSO_JWT_SECRET", "a-company-secret-of-at-least-32-characters")
-
-
 @pytest.fixture
 def limits(app):
     """Every named limit high, so that only the one a test lowers can be reached."""

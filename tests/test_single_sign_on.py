@@ -3,26 +3,22 @@ with an HS256 JWT signs the person in, their account made or updated from the cl
 token that is malformed, wrongly signed, expired or used gets a 400 page saying which, and
 changes nothing.
 
-Tokens are signed here the way a company's server would, with joserfc.
+Tokens are signed the way a company's server would, with joserfc (conftest.signed_sign_on);
+the suite's site has signed sign-on on.
 """
 
-import time
-import uuid
 from datetime import timedelta
 
 import pytest
-from joserfc import jwt
-from joserfc.jwk import OctKey
 from test_totp import with_two_factor
 
-from conftest import PASSWORD
+from conftest import PASSWORD, signed_sign_on
 from portal import create_app
 from portal.config import ConfigError
 from portal.extensions import db
 from portal.housekeeping import prune
 from portal.models import Role, SignInLink, SpentSignOn, User, utcnow
 
-SECRET = "a-company-secret-of-at-least-32-characters"
 MALFORMED = "This sign-in link is malformed"
 WRONGLY_SIGNED = "This sign-in link is not signed with this site&#39;s key."
 EXPIRED = "This sign-in link has expired."
@@ -31,18 +27,8 @@ NO_EMAIL = "This sign-in link names no valid email address."
 USED = "This sign-in link was already used."
 
 
-@pytest.fixture(autouse=True)
-def sso_on(app, monkeypatch):
-    monkeypatch.setitem(app.config, "SSO_JWT_SECRET", SECRET)
-
-
-def token(secret=SECRET, alg="HS256", lifetime=300, **claims) -> str:
-    """A token as the company's server makes it: email, an expiry and a fresh jti, unless
-    the test says otherwise (None leaves a claim out)."""
-    claims = {"email": "cara@example.com", "exp": int(time.time()) + lifetime,
-              "jti": uuid.uuid4().hex, **claims}  # fmt: skip
-    claims = {name: value for name, value in claims.items() if value is not None}
-    return jwt.encode({"alg": alg}, claims, OctKey.import_key(secret), algorithms=[alg])
+def token(**claims) -> str:
+    return signed_sign_on(**claims)
 
 
 def sso(client, value, next=None):
