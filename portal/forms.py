@@ -56,6 +56,7 @@ class PasswordChangeForm(FlaskForm):
 
 class DeleteAccountForm(FlaskForm):
     password = PasswordField(_l("Your password"))
+    email = StringField(_l("Your email address"))  # for an account without a password
 
 
 class IdeaForm(FlaskForm):

@@ -204,3 +204,16 @@ def test_a_deleted_account_leaves_no_link_behind(app, client, make):
     # The app's id now names nobody: the next token makes a new account.
     sso(client, token(id="u-9"))
     assert person(app, email="cara@example.com").deleted_at is None
+
+
+def test_an_account_without_a_password_is_deleted_by_typing_its_address(app, client):
+    sso(client, token(id="u-5"))
+    assert "You have no password" in client.get("/me").text
+    assert "type cara@example.com to be sure it is you" in client.get("/me/delete").text
+    wrong = client.post("/me/delete", data={"email": "someone@else.example", "password": "!"})
+    assert wrong.status_code == 422 and "Type your email address as it is shown." in wrong.text
+    assert person(app, email="cara@example.com").deleted_at is None
+    right = client.post("/me/delete", data={"email": " Cara@Example.com "})
+    assert right.status_code == 303
+    assert person(app, email="cara@example.com") is None  # the address is wiped
+    assert count(app, SignInLink) == 0 and signed_in_as(client) is None

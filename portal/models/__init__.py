@@ -7,6 +7,7 @@ lives.
 
 from portal.models.accounts import (
     NEW_ACCOUNT_AGE,
+    NO_PASSWORD,
     ROLE_LABELS,
     AccountToken,
     ApiToken,
@@ -38,6 +39,7 @@ from portal.models.sitewide import BlockedTransition, Counter, CustomStatus, Sit
 __all__ = [
     "COMMENT_EDIT_WINDOW",
     "NEW_ACCOUNT_AGE",
+    "NO_PASSWORD",
     "ROLE_LABELS",
     "TRENDING_EPOCH",
     "TRENDING_SECONDS_PER_TENFOLD",

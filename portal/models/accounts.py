@@ -58,6 +58,9 @@ ROLE_LABELS = {
 
 
 NEW_ACCOUNT_AGE = timedelta(hours=24)
+# The stored hash of an account without a password (made by single sign-on, or deleted):
+# no password matches it.
+NO_PASSWORD = "!"
 
 
 class User(UserMixin, db.Model):
@@ -100,6 +103,10 @@ class User(UserMixin, db.Model):
 
     def get_id(self) -> str | None:
         return self.session_token
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_hash != NO_PASSWORD
 
     @property
     def has_two_factor(self) -> bool:

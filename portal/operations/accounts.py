@@ -15,6 +15,7 @@ from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
 from portal.markup import clean_text
 from portal.models import (
+    NO_PASSWORD,
     AccountToken,
     ApiToken,
     Idea,
@@ -278,12 +279,16 @@ PERSONAL_ROWS = (
 )
 
 
-def delete_account(user: User, password: str) -> int:
+def delete_account(user: User, proof: str) -> int:
     """Delete user's account for good: votes, sessions, tokens, subscriptions and
     notices go, name and address are wiped, and every idea they voted on is recounted.
-    Returns how many votes went. Raises ValidationError or OperationError; the caller
-    commits."""
-    if not check_password_hash(user.password_hash, password or ""):
+    The proof is the password, or for an account without one (made by single sign-on) its
+    email address typed again. Returns how many votes went. Raises ValidationError or
+    OperationError; the caller commits."""
+    if not user.has_password:
+        if " ".join((proof or "").split()).lower() != user.email:
+            raise ValidationError({"email": _("Type your email address as it is shown.")})
+    elif not check_password_hash(user.password_hash, proof or ""):
         raise ValidationError({"password": _("That is not your password.")})
     if user.has_role(Role.ADMIN) and not _another_admin(user):
         raise OperationError(_("You are the only admin: make someone else an admin first."))
@@ -304,7 +309,7 @@ def delete_account(user: User, password: str) -> int:
     user.deleted_at = utcnow()
     user.name = "Deleted user"
     user.email = f"deleted-{user.id}@deleted.invalid"  # the address may sign up again
-    user.password_hash = "!"  # matches no password
+    user.password_hash = NO_PASSWORD
     user.totp_secret, user.is_trusted, user.email_preference = None, False, "none"
     return len(voted)
 

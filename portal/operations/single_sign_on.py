@@ -25,7 +25,7 @@ from portal.extensions import db
 from portal.i18n import LANGUAGES
 from portal.i18n import lazy_gettext as _l
 from portal.markup import clean_text
-from portal.models import SignInLink, SpentSignOn, User, utcnow
+from portal.models import NO_PASSWORD, SignInLink, SpentSignOn, User, utcnow
 from portal.operations import OperationError, ValidationError
 from portal.operations.accounts import NAME_MAX, find_user, normalise_email
 from portal.operations.hashes import digest
@@ -115,7 +115,8 @@ def account_for(email: str, claims: dict) -> User:
     if user is None:
         user = find_user(email)
         if user is None:
-            user = User(email=email, name=email.split("@")[0][:NAME_MAX], password_hash="!")
+            name = email.split("@")[0][:NAME_MAX]
+            user = User(email=email, name=name, password_hash=NO_PASSWORD)
             db.session.add(user)
         if subject:
             db.session.add(SignInLink(user=user, provider=PROVIDER, subject=subject))

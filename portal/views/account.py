@@ -108,7 +108,8 @@ def delete_account():
     if form.validate_on_submit():
         try:
             with all_or_nothing():
-                withdrawn = accounts.delete_account(current_user, form.password.data)
+                proof = form.password.data if current_user.has_password else form.email.data
+                withdrawn = accounts.delete_account(current_user, proof)
         except ValidationError as invalid:
             show_errors(form, invalid)
         except OperationError as refused:
