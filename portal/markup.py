@@ -32,6 +32,12 @@ def clean_text(text: str | None) -> str:
     return CONTROL_CHARACTERS.sub("", text).strip()
 
 
+def clean_line(text: str | None) -> str:
+    """clean_text for a one-line field (a title, a name): each run of whitespace, line
+    breaks included, becomes one space (SPEC section 9)."""
+    return " ".join(clean_text(text).split())
+
+
 def _demote_headings(html: str) -> str:
     return re.sub(r"<(/?)h[12]>", r"<\1h3>", html)
 

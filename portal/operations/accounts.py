@@ -13,7 +13,7 @@ from portal.extensions import db
 from portal.i18n import LANGUAGES, in_language_of, language
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
-from portal.markup import clean_text
+from portal.markup import clean_line, clean_text
 from portal.models import (
     NO_PASSWORD,
     AccountToken,
@@ -165,7 +165,7 @@ def register_user(email, name, password, role=Role.CUSTOMER, verified=False) -> 
     so the page looks the same either way (no account enumeration).
     """
     email = normalise_email(email)
-    name = " ".join(clean_text(name).split())
+    name = clean_line(name)
     if not 1 <= len(name) <= NAME_MAX:
         raise ValidationError({"name": _("Your name needs 1 to %(max)d characters.", max=NAME_MAX)})
     _check_password(password)

@@ -5,7 +5,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.i18n import language as interface_language
-from portal.markup import clean_text, render_markdown
+from portal.markup import clean_line, clean_text, render_markdown
 from portal.models import AuditEntry, Category, Counter, Idea, SubscriptionLevel, utcnow
 from portal.operations import PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
@@ -23,7 +23,7 @@ HELD_AFTER_EDIT = "idea.held_after_edit"  # the audit action of hold_again
 
 def validate_idea(title: str, body: str) -> tuple[str, str]:
     """Return the cleaned title and body; raises ValidationError."""
-    title = " ".join(clean_text(title).split())
+    title = clean_line(title)
     body = clean_text(body)
     errors = {}
     if not TITLE_MIN <= len(title) <= TITLE_MAX:

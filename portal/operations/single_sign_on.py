@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.extensions import db
 from portal.i18n import LANGUAGES
 from portal.i18n import lazy_gettext as _l
-from portal.markup import clean_text
+from portal.markup import clean_line
 from portal.models import NO_PASSWORD, SignInLink, SpentSignOn, User, utcnow
 from portal.operations import OperationError, ValidationError
 from portal.operations.accounts import NAME_MAX, find_user, normalise_email
@@ -138,7 +138,7 @@ def linked_user(subject: str) -> User | None:
 def update_from_claims(user: User, claims: dict) -> None:
     name = claims.get("name")
     if isinstance(name, str):
-        name = " ".join(clean_text(name).split())[:NAME_MAX]
+        name = clean_line(name)[:NAME_MAX]
         user.name = name or user.name
     locale = claims.get("locale")
     if isinstance(locale, str) and locale[:2].lower() in LANGUAGES:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from portal.extensions import db
 from portal.i18n import gettext as _
-from portal.markup import clean_text
+from portal.markup import clean_line
 from portal.models import ApiToken, User, utcnow
 from portal.operations import PermissionDenied, ValidationError
 
@@ -26,7 +26,7 @@ def create_token(user: User, name: str = "") -> tuple[ApiToken, str]:
     """Make a token for user; returns the row and the token, which is never shown again."""
     if not user.is_active:
         raise PermissionDenied(_("This account cannot have API tokens."))
-    name = " ".join(clean_text(name or "").split()) or _("API token")
+    name = clean_line(name) or _("API token")
     if len(name) > NAME_MAX:
         raise ValidationError(
             {"name": _("A token name can have at most %(max)d characters.", max=NAME_MAX)}

@@ -11,7 +11,7 @@ from flask_babel import format_number
 
 from portal.extensions import db
 from portal.i18n import gettext as _
-from portal.markup import clean_text
+from portal.markup import clean_line, clean_text
 from portal.models import Webhook, WebhookDelivery, utcnow
 from portal.operations import Conflict, ValidationError
 from portal.operations.admin import require_admin
@@ -34,7 +34,7 @@ def validate_webhook(form) -> dict:
     """The cleaned url, events and description; raises ValidationError."""
     url = clean_text(form.get("url", ""))
     events = form.getlist("events") if hasattr(form, "getlist") else form.get("events", [])
-    description = " ".join(clean_text(form.get("description", "")).split())
+    description = clean_line(form.get("description", ""))
     errors = {}
     if problem := url_problem(url) or address_problem(url):
         errors["url"] = problem
