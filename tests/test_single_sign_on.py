@@ -12,7 +12,8 @@ from datetime import timedelta
 import pytest
 from test_totp import with_two_factor
 
-from conftest import PASSWORD, signed_sign_on
+from conftest import PASSWORD
+from conftest import signed_sign_on as token
 from portal import create_app
 from portal.config import ConfigError
 from portal.extensions import db
@@ -25,10 +26,6 @@ EXPIRED = "This sign-in link has expired."
 TOO_LONG = "This sign-in link lives longer than an hour"
 NO_EMAIL = "This sign-in link names no valid email address."
 USED = "This sign-in link was already used."
-
-
-def token(**claims) -> str:
-    return signed_sign_on(**claims)
 
 
 def sso(client, value, next=None):

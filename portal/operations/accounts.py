@@ -286,7 +286,7 @@ def delete_account(user: User, proof: str) -> int:
     email address typed again. Returns how many votes went. Raises ValidationError or
     OperationError; the caller commits."""
     if not user.has_password:
-        if " ".join((proof or "").split()).lower() != user.email:
+        if _typed_email(proof) != user.email:
             raise ValidationError({"email": _("Type your email address as it is shown.")})
     elif not check_password_hash(user.password_hash, proof or ""):
         raise ValidationError({"password": _("That is not your password.")})
@@ -312,6 +312,14 @@ def delete_account(user: User, proof: str) -> int:
     user.password_hash = NO_PASSWORD
     user.totp_secret, user.is_trusted, user.email_preference = None, False, "none"
     return len(voted)
+
+
+def _typed_email(text: str | None) -> str | None:
+    """The address as accounts store it, or None for text that is none."""
+    try:
+        return normalise_email(text or "")
+    except ValidationError:
+        return None
 
 
 def _another_admin(user: User) -> bool:
