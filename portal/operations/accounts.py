@@ -200,7 +200,9 @@ def authenticate(email: str, password: str) -> User | None:
         user = find_user(normalise_email(email))
     except ValidationError:
         user = None
-    if user is None or not user.is_active:
+    # An account without a password (single sign-on) costs the same hashing as an unknown
+    # address: its answer must not come sooner.
+    if user is None or not user.is_active or not user.has_password:
         check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password or "")
         return None
     return user if check_password_hash(user.password_hash, password or "") else None
