@@ -14,6 +14,8 @@ XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 LONG := browser or slow or long
 
 TRANSLATIONS := portal/translations
+# The tests' OpenID provider (tests/oidc): the npm package oidc-provider, from the registry.
+IDENTITY_PROVIDER := tests/oidc/node_modules/.package-lock.json
 
 .PHONY: translations install run test test-all test-long test-sqlite test-postgres lint format bench bench-scale bench-load bench-faults fuzz-api clean
 
@@ -23,6 +25,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(IDENTITY_PROVIDER): tests/oidc/package-lock.json
+	npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
 	touch $@
 
 run: install
@@ -38,18 +44,18 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
-test-sqlite: install
+test-sqlite: install $(IDENTITY_PROVIDER)
 	$(PY) -m pytest $(XDIST) -m "not ($(LONG))"
 
 # The same tests again on PostgreSQL, but for those that use no database of the pass
 # (marked one_pass; they would repeat exactly).
-test-postgres: install
+test-postgres: install $(IDENTITY_PROVIDER)
 	$(call on_postgres,-m "not ($(LONG)) and not one_pass")
 
 # The rest of the suite, on SQLite with the hostile corpora in full (every string in every
 # place, not every 16th: docs/decisions/0007-hostile-corpora-everywhere.md), then on
 # PostgreSQL without the browser tests (docs/decisions/0001-browser-tests-run-once.md).
-test-long: install
+test-long: install $(IDENTITY_PROVIDER)
 	HOSTILE_STRIDE=1 $(PY) -m pytest $(XDIST) -m "$(LONG)"
 	$(call on_postgres,-m "(slow or long) and not one_pass")
 
@@ -98,4 +104,4 @@ fuzz-api: install
 	sh scripts/api-fuzz.sh
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache tests/oidc/node_modules

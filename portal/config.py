@@ -2,6 +2,7 @@
 
 import base64
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -181,6 +182,41 @@ def _sso_secret(env) -> str:
     return secret
 
 
+PROVIDER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+DEFAULT_SCOPES = "openid email profile"
+
+
+def _oidc_providers(env) -> dict[str, dict]:
+    """The OpenID Connect providers OIDC_PROVIDERS names, each from its OIDC_<NAME>_*
+    variables (SPEC section 12); raises ConfigError naming what is missing."""
+    providers = {}
+    for name in filter(None, (n.strip().lower() for n in env.get("OIDC_PROVIDERS", "").split(","))):
+        if not PROVIDER_NAME.fullmatch(name):
+            raise ConfigError(
+                f"OIDC_PROVIDERS: {name!r} is not a provider name (letters, digits and "
+                "hyphens, at most 32)"
+            )
+        prefix = f"OIDC_{name.upper().replace('-', '_')}_"
+        missing = [
+            prefix + part
+            for part in ("ISSUER", "CLIENT_ID", "CLIENT_SECRET")
+            if not env.get(prefix + part, "").strip()
+        ]
+        if missing:
+            verb = "is" if len(missing) == 1 else "are"
+            raise ConfigError(
+                f"OIDC_PROVIDERS names {name!r}, but {', '.join(missing)} {verb} not set"
+            )
+        providers[name] = {
+            "issuer": env[prefix + "ISSUER"].strip(),
+            "client_id": env[prefix + "CLIENT_ID"].strip(),
+            "client_secret": env[prefix + "CLIENT_SECRET"].strip(),
+            "label": env.get(prefix + "LABEL", "").strip() or name.capitalize(),
+            "scopes": env.get(prefix + "SCOPES", "").strip() or DEFAULT_SCOPES,
+        }
+    return providers
+
+
 def load_config(instance_path: str, env: dict | None = None) -> dict:
     """Build the Flask config from environment variables; raises ConfigError."""
     env = os.environ if env is None else env
@@ -215,6 +251,7 @@ def load_config(instance_path: str, env: dict | None = None) -> dict:
         "PASSWORD_HASH_METHOD": "scrypt",
         "TWO_FACTOR_KEYS": _two_factor_keys(env, secret),
         "SSO_JWT_SECRET": _sso_secret(env),
+        "OIDC_PROVIDERS": _oidc_providers(env),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # Empty: FTS5 in the database where that is SQLite, else Whoosh (decision 0004).

@@ -151,6 +151,15 @@ CASES = [
         "address",
         wrong_answer=400,
     ),  # fmt: skip
+    Case("signin", "auth.oidc_start", "GET", "/signin/oidc/unknown", "address", wrong_answer=404),
+    Case(
+        "signin",
+        "auth.oidc_callback",
+        "GET",
+        "/signin/oidc/unknown/callback?code=a&state=b",
+        "address",
+        wrong_answer=404,
+    ),
     Case(
         "two_factor",
         "auth.two_factor",

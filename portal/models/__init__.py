@@ -34,7 +34,13 @@ from portal.models.ideas import (
     trending_score,
 )
 from portal.models.moderation import AuditEntry, Flag
-from portal.models.sitewide import BlockedTransition, Counter, CustomStatus, SiteSetting
+from portal.models.sitewide import (
+    BlockedTransition,
+    Counter,
+    CustomStatus,
+    IdentityProvider,
+    SiteSetting,
+)
 
 __all__ = [
     "COMMENT_EDIT_WINDOW",
@@ -53,6 +59,7 @@ __all__ = [
     "Counter",
     "CustomStatus",
     "Flag",
+    "IdentityProvider",
     "Idea",
     "Merge",
     "Notification",

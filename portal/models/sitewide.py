@@ -1,5 +1,5 @@
 """Site-wide rows: the admins' settings, their own statuses and the moves they turned off,
-and named counters."""
+the identity providers they added, and named counters."""
 
 from __future__ import annotations
 
@@ -18,6 +18,19 @@ class SiteSetting(db.Model):
 
     key: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[str] = mapped_column(Text, default="")
+
+
+class IdentityProvider(db.Model):
+    """An OpenID Connect provider an admin added on /admin/sign-in (those named by the
+    environment are not stored). The client secret is sealed (portal/totp_keys.py)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    label: Mapped[str] = mapped_column(String(60))
+    issuer: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(255))
+    sealed_client_secret: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[str] = mapped_column(String(255))
 
 
 class CustomStatus(db.Model):

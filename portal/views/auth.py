@@ -1,7 +1,7 @@
-"""Sign-up, email confirmation, sign-in (with its second factor, or by the company's signed
-sign-on) and -out, password reset."""
+"""Sign-up, email confirmation, sign-in (with its second factor, by an OpenID Connect
+provider or by the company's signed sign-on) and -out, password reset."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
 from portal.auth_loader import (
@@ -34,6 +34,14 @@ from portal.operations.accounts import (
     reset_password,
     send_verification,
     valid_token,
+)
+from portal.operations.openid_connect import (
+    ProviderRefused,
+    authorization_url,
+    link_provider,
+    provider_named,
+    providers,
+    signed_in_person,
 )
 from portal.operations.single_sign_on import SignOnRefused, sign_on, sign_on_enabled
 from portal.operations.two_factor import check_second_factor
@@ -132,7 +140,63 @@ def signin():
             return _finish_sign_in(user, form.remember.data, target, welcome)
         form.password.errors = [_("That email and password do not match an account.")]
     status = 422 if form.errors else 200
-    return render_template("auth/signin.html", form=form, next=safe_next("")), status
+    page = render_template(
+        "auth/signin.html", form=form, next=safe_next(""), providers=providers().values()
+    )
+    return page, status
+
+
+OIDC_NEXT = "oidc_next"  # the session key of where to go after the provider's callback
+
+
+# Only what fails counts (an unknown name, a provider that does not answer): as wrong
+# sign-ins from that address.
+def failed(answer) -> bool:
+    return answer.status_code != 303
+
+
+@bp.get("/signin/oidc/<name>")
+@named_limit("signin", key_func=address_key, deduct_when=failed)
+def oidc_start(name):
+    """Off to the provider's own sign-in page (SPEC section 12); a signed-in person comes
+    back with the provider linked to their account."""
+    provider = provider_named(name) or abort(404)
+    callback = url_for("auth.oidc_callback", name=name, _external=True)
+    try:
+        target = authorization_url(provider, callback)
+    except ProviderRefused as refused:
+        return _oidc_refused(refused)
+    session[OIDC_NEXT] = safe_next(url_for("public.index"))
+    return redirect(target, code=303)
+
+
+@bp.get("/signin/oidc/<name>/callback")
+@named_limit("signin", key_func=address_key, deduct_when=failed)
+def oidc_callback(name):
+    provider = provider_named(name) or abort(404)
+    target = session.pop(OIDC_NEXT, None) or url_for("public.index")
+    begin_writing()  # a GET that writes: the account, its link, the session
+    try:
+        if current_user.is_authenticated:
+            link_provider(current_user, provider)
+            keep_writes()
+            flash(
+                _("%(label)s is linked: you can sign in with it.", label=provider.label), "success"
+            )
+            return redirect(url_for("account.profile"), code=303)
+        user = signed_in_person(provider)
+    except ProviderRefused as refused:  # the GET's transaction is never committed
+        return _oidc_refused(refused)
+    with in_language_of(user):
+        welcome = _("Welcome, %(name)s.", name=user.name)
+    response = _finish_sign_in(user, False, target, welcome)
+    keep_writes()
+    return response
+
+
+def _oidc_refused(refused: ProviderRefused):
+    page = render_template("auth/sign_in_refused.html", reason=refused.message)
+    return page, refused.status_code
 
 
 @bp.get("/sso")
@@ -146,7 +210,7 @@ def single_sign_on():
     try:
         user = sign_on(request.args.get("token", ""))
     except SignOnRefused as refused:  # the GET's transaction is never committed
-        return render_template("auth/sso_refused.html", reason=refused.message), 400
+        return render_template("auth/sign_in_refused.html", reason=refused.message), 400
     with in_language_of(user):
         welcome = _("Welcome, %(name)s.", name=user.name)
     response = _finish_sign_in(user, False, safe_next(url_for("public.index")), welcome)
