@@ -64,7 +64,8 @@ def seed_demo_command(ideas, password, if_empty):
 @click.option("--password", default=None, help="Asked for when not given.")
 def create_user_command(email, name, role, password):
     """Make a verified account with a role, trusted: the operator vouches for it, so the
-    brakes on new accounts do not apply."""
+    brakes on new accounts do not apply. Works in every sign-in mode, even with passwords
+    off for that role (then the person signs in by single sign-on or with sign-in-link)."""
     from portal.operations import ValidationError
     from portal.operations.accounts import register_user
 
@@ -79,6 +80,28 @@ def create_user_command(email, name, role, password):
             raise click.ClickException(f"An account for {email} already exists.")
         user.is_trusted = True
     click.echo(f"Created {user.email} ({user.role.label}).")
+
+
+@click.command("sign-in-link")
+@with_appcontext
+@click.argument("email")
+def sign_in_link_command(email):
+    """Print a one-time link that signs EMAIL in within 15 minutes, whatever the sign-in mode
+    (an emergency way in, say when single sign-on is down and passwords are off); accounts
+    with two-factor sign-in are still asked for their code. Recorded in the audit log."""
+    from portal.operations.accounts import find_user
+    from portal.operations.sign_in_modes import issue_sign_in_link
+
+    user = find_user(email.strip().lower())
+    if user is None or user.deleted_at is not None:
+        raise click.ClickException(f"There is no account for {email}.")
+    # A request context, for the link (built on BASE_URL as the worker does).
+    base_url = current_app.config["BASE_URL"]
+    with current_app.test_request_context("/", base_url=base_url), unit_of_work():
+        link = issue_sign_in_link(user)
+    click.echo(f"A link that signs in {user.email} ({user.role.label}) once, within 15 "
+               "minutes; it is shown only this once:")  # fmt: skip
+    click.echo(link)
 
 
 @click.command("create-token")
@@ -208,6 +231,7 @@ def register(app) -> None:
     commands = (
         seed_demo_command,
         create_user_command,
+        sign_in_link_command,
         create_token_command,
         reset_two_factor_command,
         rotate_two_factor_key_command,

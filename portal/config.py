@@ -191,7 +191,7 @@ def _oidc_providers(env) -> dict[str, dict]:
     variables (SPEC section 12); raises ConfigError naming what is missing."""
     providers = {}
     for name in filter(None, (n.strip().lower() for n in env.get("OIDC_PROVIDERS", "").split(","))):
-        if not PROVIDER_NAME.fullmatch(name):
+        if not PROVIDER_NAME.fullmatch(name) or name == "sso":  # "sso": the signed sign-on
             raise ConfigError(
                 f"OIDC_PROVIDERS: {name!r} is not a provider name (letters, digits and "
                 "hyphens, at most 32)"

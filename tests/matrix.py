@@ -454,6 +454,7 @@ def _objects(values: dict, users: dict, newcomer: User) -> dict:
     unverified.email_verified_at = None
     found["verify"] = issue_token(unverified, "verify")
     found["reset"] = issue_token(unverified, "reset")
+    found["signin_link"] = issue_token(unverified, "signin")
     found["unsubscribe"] = unsubscribe_token(people["customer"], idea("idea"))
     found.update(_webhooks(people["admin"]))
     db.session.add(CustomStatus(slug="beta", label="In beta", colour="#0a7ea4", phase="active"))

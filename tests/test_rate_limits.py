@@ -160,6 +160,15 @@ CASES = [
         "address",
         wrong_answer=404,
     ),
+    # So do operators' sign-in links that sign nobody in.
+    Case(
+        "signin",
+        "auth.use_link",
+        "POST",
+        "/signin/link/not-a-token",
+        "address",
+        wrong_answer=404,
+    ),  # fmt: skip
     Case(
         "two_factor",
         "auth.two_factor",

@@ -29,12 +29,13 @@ from portal.models import (
     Vote,
     utcnow,
 )
-from portal.operations import OperationError, ValidationError
+from portal.operations import OperationError, PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
 from portal.operations.hashes import digest
 from portal.operations.sessions import end_other_sessions
 from portal.operations.votes import lock_voters, recount_votes
 from portal.outbox import queue_email
+from portal.settings import site_settings
 
 EMAIL_PREFERENCES = {
     "all": _l("Everything on ideas I follow"),
@@ -47,8 +48,33 @@ EMAIL_FREQUENCIES = {
 }
 PASSWORD_MIN = 10
 NAME_MAX = 80
-TOKEN_LIFETIMES = {"verify": timedelta(hours=48), "reset": timedelta(hours=1)}
+TOKEN_LIFETIMES = {
+    "verify": timedelta(hours=48),
+    "reset": timedelta(hours=1),
+    "signin": timedelta(minutes=15),  # the operator's emergency link (sign-in-link)
+}
 LINK_USED = _l("This link has expired or was already used. Ask for a new one.")
+PASSWORDS_OFF = _l("Your account signs in through single sign-on: passwords are off for it.")
+# Who may sign in with a password, by the site setting `password_sign_in`: (customers,
+# staff). The others sign in through single sign-on only.
+PASSWORD_SIGN_IN = {
+    "everyone": (True, True),
+    "staff": (False, True),
+    "customers": (True, False),
+    "nobody": (False, False),
+}
+
+
+def passwords_open_to(role: Role) -> bool:
+    """Whether people of this role may sign in with a password, by the admins' choice."""
+    customers, staff = PASSWORD_SIGN_IN.get(site_settings()["password_sign_in"], (True, True))
+    return staff if role >= Role.MODERATOR else customers
+
+
+def password_allowed(user: User) -> bool:
+    """Whether user may sign in, reset or change a password: the one rule of the sign-in
+    modes, asked on every path that takes a password."""
+    return passwords_open_to(user.role)
 
 
 def normalise_email(email: str) -> str:
@@ -195,7 +221,8 @@ def confirm_email(token: str) -> User:
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """Return the user if the password matches; the same work is done for unknown emails."""
+    """Return the user if the password matches and their role may sign in with one
+    (password_allowed); the same work is done for unknown emails."""
     try:
         user = find_user(normalise_email(email))
     except ValidationError:
@@ -205,7 +232,9 @@ def authenticate(email: str, password: str) -> User | None:
     if user is None or not user.is_active or not user.has_password:
         check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password or "")
         return None
-    return user if check_password_hash(user.password_hash, password or "") else None
+    matches = check_password_hash(user.password_hash, password or "")
+    # Checked after the hash, so a refused role costs the same time, right password or not.
+    return user if matches and password_allowed(user) else None
 
 
 def request_password_reset(email: str) -> None:
@@ -217,7 +246,8 @@ def request_password_reset(email: str) -> None:
         user = find_user(normalise_email(email))
     except ValidationError:
         user = None
-    if user is None or not user.is_active:
+    # Someone who signs in by single sign-on only gets no link, and the same silence.
+    if user is None or not user.is_active or not password_allowed(user):
         stand_in = User(email="", name="", password_hash="")
         link = absolute_url("auth.reset", token=secrets.token_urlsafe(32))
         _render_mail("reset", user=stand_in, link=link)
@@ -228,9 +258,12 @@ def request_password_reset(email: str) -> None:
 
 def reset_password(token: str, password: str) -> User:
     """Set a new password from a reset link; every session of the account ends (the view
-    starts a new one). Raises OperationError."""
+    starts a new one). Raises OperationError, PermissionDenied when the person's role signs
+    in by single sign-on only."""
     _check_password(password)
     user = redeem_token(token, "reset")
+    if not password_allowed(user):  # a link mailed before the admins turned passwords off
+        raise PermissionDenied(str(PASSWORDS_OFF))
     set_password(user, password)
     end_other_sessions(user, keep_token=None)
     user.email_verified_at = user.email_verified_at or utcnow()  # the link proved the address
@@ -244,7 +277,9 @@ def set_password(user: User, password: str) -> None:
 
 def change_password(user: User, current: str, new: str) -> None:
     """Change the password of the signed-in user, whose other sessions end; raises
-    ValidationError."""
+    ValidationError, or PermissionDenied when their role signs in by single sign-on only."""
+    if not password_allowed(user):
+        raise PermissionDenied(str(PASSWORDS_OFF))
     if not check_password_hash(user.password_hash, current or ""):
         raise ValidationError({"current_password": _("That is not your current password.")})
     _check_password(new, field="new_password")

@@ -11,6 +11,7 @@ from portal.markup import clean_text, render_markdown
 from portal.models import Board, Category, Role, User
 from portal.operations import PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
+from portal.operations.sign_in_modes import mode_refusal, password_sign_in
 from portal.settings import save_settings, site_settings
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,59}")
@@ -116,8 +117,10 @@ def set_role(actor, user: User, role_value: str) -> None:
 
 
 def save_site(actor, form: dict) -> None:
-    """The site's name, accent colour, the guidelines shown where ideas are posted, and
-    whether staff must use two-factor sign-in."""
+    """The site's name, accent colour, the guidelines shown where ideas are posted, whether
+    staff must use two-factor sign-in, and who may sign in with a password (a mode that
+    would leave customers or staff without a way in is refused; a form without the field
+    keeps the mode in force)."""
     require_admin(actor)
     name = clean_text(form.get("site_name", ""))
     accent = (form.get("accent") or "").strip()
@@ -129,6 +132,9 @@ def save_site(actor, form: dict) -> None:
         errors["accent"] = _("Pick a colour such as #1f6feb.")
     if len(guidelines) > GUIDELINES_MAX:
         errors["guidelines"] = _("At most %(max)s characters.", max=format_number(GUIDELINES_MAX))
+    mode, mode_before = form.get("password_sign_in") or password_sign_in(), password_sign_in()
+    if mode != mode_before and (refusal := mode_refusal(mode)):
+        errors["password_sign_in"] = refusal
     if errors:
         raise ValidationError(errors)
     keys = ("site_name", "accent", "guidelines", "require_staff_two_factor")
@@ -137,5 +143,8 @@ def save_site(actor, form: dict) -> None:
     values = {"site_name": name, "accent": accent, "guidelines": guidelines,
               "guidelines_html": render_markdown(guidelines) if guidelines else "",
               "require_staff_two_factor": two_factor}  # fmt: skip
-    save_settings(values)
+    save_settings({**values, "password_sign_in": mode})
     record_audit(actor, "site.settings", None, before, {k: values[k] for k in before})
+    if mode != mode_before:  # who may use a password: an entry of its own, easy to find
+        record_audit(actor, "site.password_sign_in", None, {"password_sign_in": mode_before},
+                     {"password_sign_in": mode})  # fmt: skip

@@ -78,6 +78,7 @@ def profile():
         sessions=sessions.active_sessions(current_user),
         is_current=lambda row: sessions.is_current_session(current_user, row),
         device_label=device_label,
+        may_use_password=accounts.password_allowed(current_user),
     )
 
 
@@ -85,6 +86,8 @@ def profile():
 @login_required
 @own_account_limit("signin", wrong_answers_only=True)
 def password():
+    if not accounts.password_allowed(current_user):  # the admins' sign-in mode
+        abort(403)
     form = PasswordChangeForm()
     if form.validate_on_submit():
         try:

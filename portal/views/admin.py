@@ -34,6 +34,7 @@ from portal.models import (
 )
 from portal.operations import ValidationError
 from portal.operations.admin import add_category, save_board, save_site, set_role
+from portal.operations.sign_in_modes import MODES, single_sign_on_ways
 from portal.operations.two_factor import reset_two_factor
 from portal.operations.webhooks.delivery import failing_webhook_count, last_attempts
 from portal.operations.webhooks.editing import (
@@ -308,7 +309,7 @@ def site():
             errors = invalid.fields
     values = request.form if errors else site_settings()
     return render("admin/site.html", "site_form", 422 if errors else 200, values=values,
-                  errors=errors)  # fmt: skip
+                  errors=errors, modes=MODES, ways=single_sign_on_ways())  # fmt: skip
 
 
 AUDIT_PAGE = 50

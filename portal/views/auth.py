@@ -1,5 +1,7 @@
 """Sign-up, email confirmation, sign-in (with its second factor, by an OpenID Connect
-provider or by the company's signed sign-on) and -out, password reset."""
+provider, by the company's signed sign-on, or by an operator's one-time link) and -out,
+password reset; each password path follows the admins' sign-in mode
+(accounts.password_allowed)."""
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
@@ -24,11 +26,15 @@ from portal.forms import (
 from portal.i18n import gettext as _
 from portal.i18n import in_language_of
 from portal.i18n import lazy_gettext as _l
+from portal.models import Role
 from portal.operations import OperationError, ValidationError
 from portal.operations.accounts import (
     LINK_USED,
+    PASSWORDS_OFF,
     authenticate,
     confirm_email,
+    password_allowed,
+    passwords_open_to,
     register_user,
     request_password_reset,
     reset_password,
@@ -43,6 +49,7 @@ from portal.operations.openid_connect import (
     providers,
     signed_in_person,
 )
+from portal.operations.sign_in_modes import password_sign_in, use_sign_in_link
 from portal.operations.single_sign_on import SignOnRefused, sign_on, sign_on_enabled
 from portal.operations.two_factor import check_second_factor
 from portal.ratelimits import named_limit
@@ -58,11 +65,32 @@ bp = Blueprint("auth", __name__)
 bp.before_app_request(load_signed_in_user)
 
 CHECK_EMAIL = _l("Check your email: we sent you a link to confirm your address.")
+# A refused password sign-in, by the sign-in mode: the same answer for a wrong password, an
+# unknown address and a person whose role signs in by single sign-on only, so that the
+# mode reveals neither passwords nor accounts.
+NO_MATCH = {
+    "everyone": _l("That email and password do not match an account."),
+    "staff": _l(
+        "That email and password do not match a staff account. Customers sign in by single "
+        "sign-on: a button on this page, or the link in your company's app."
+    ),
+    "customers": _l(
+        "That email and password do not match a customer account. Staff sign in by single "
+        "sign-on: a button on this page."
+    ),
+    "nobody": _l(
+        "Passwords are off on this site: sign in by single sign-on, with a button on this "
+        "page or the link in your company's app."
+    ),
+}
 
 
 @bp.route("/signup", methods=["GET", "POST"])
 @visitor_form_limit("signup")
 def signup():
+    if not passwords_open_to(Role.CUSTOMER):  # newcomers arrive by single sign-on
+        page = render_template("auth/signup_closed.html")
+        return page, 403 if request.method == "POST" else 200
     form = SignUpForm()
     if form.validate_on_submit():
         try:
@@ -138,11 +166,11 @@ def signin():
             with in_language_of(user):  # the page after this one is in their language
                 welcome = _("Welcome back, %(name)s.", name=user.name)
             return _finish_sign_in(user, form.remember.data, target, welcome)
-        form.password.errors = [_("That email and password do not match an account.")]
+        form.password.errors = [str(NO_MATCH[password_sign_in()])]
     status = 422 if form.errors else 200
-    page = render_template(
-        "auth/signin.html", form=form, next=safe_next(""), providers=providers().values()
-    )
+    page = render_template("auth/signin.html", form=form, next=safe_next(""),
+                           mode=password_sign_in(), sign_on=sign_on_enabled(),
+                           providers=list(providers().values()))  # fmt: skip
     return page, status
 
 
@@ -197,6 +225,33 @@ def oidc_callback(name):
 def _oidc_refused(refused: ProviderRefused):
     page = render_template("auth/sign_in_refused.html", reason=refused.message)
     return page, refused.status_code
+
+
+@bp.get("/signin/link/<token>")
+def sign_in_link(token):
+    """An operator's emergency link (`flask sign-in-link`): only asks, since mail scanners
+    and chat previews open links too."""
+    row = valid_token(token, "signin")
+    page = render_template("auth/sign_in_link.html", token=token, form=ActionForm(),
+                           valid=bool(row))  # fmt: skip
+    return page, 200 if row else 404
+
+
+@bp.post("/signin/link/<token>")
+# Links that sign nobody in count as wrong sign-ins from that address.
+@named_limit("signin", key_func=address_key, deduct_when=lambda answer: answer.status_code == 404)
+def use_link(token):
+    """Signs the link's person in once, whatever the sign-in mode (two-factor still asks)."""
+    try:
+        with all_or_nothing():
+            user = use_sign_in_link(token)
+    except OperationError:
+        page = render_template("auth/sign_in_link.html", token=token, form=ActionForm(),
+                               valid=False)  # fmt: skip
+        return page, 404
+    with in_language_of(user):
+        welcome = _("Welcome back, %(name)s.", name=user.name)
+    return _finish_sign_in(user, False, url_for("public.index"), welcome)
 
 
 @bp.get("/sso")
@@ -278,7 +333,8 @@ def reset(token):
             if user.has_two_factor:
                 flash(_("Your password is changed."), "success")
             return response
-    if valid_token(token, "reset") is None:
-        flash(str(LINK_USED), "error")
+    row = valid_token(token, "reset")
+    if row is None or not password_allowed(row.user):
+        flash(str(LINK_USED if row is None else PASSWORDS_OFF), "error")
         return redirect(url_for("auth.reset_request"), code=303)
     return render_template("auth/reset.html", form=form, token=token), 422 if form.errors else 200

@@ -17,7 +17,7 @@ from portal.memberpages import slot
 from portal.models import Board, Idea, Role
 from portal.notifications import unread_count
 from portal.operations import OperationError, ValidationError
-from portal.operations.accounts import absolute_url
+from portal.operations.accounts import absolute_url, passwords_open_to
 from portal.operations.flags import REASONS as FLAG_REASONS
 from portal.security import csp_nonce
 from portal.settings import site_settings
@@ -97,6 +97,8 @@ def register(app) -> None:
             "site_name": settings["site_name"],
             "accent": settings["accent"],
             "guidelines_html": settings.get("guidelines_html", ""),
+            # Newcomers sign up with a password only while customers may use one.
+            "customers_use_passwords": passwords_open_to(Role.CUSTOMER),
         }
 
     # Globals, not a context processor, so imported macros can use them too.
