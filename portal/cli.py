@@ -198,6 +198,7 @@ PRUNED = {
     "sessions": "ended sessions",
     "account_tokens": "used or expired account tokens",
     "spent_sign_ons": "used sign-on tokens past their expiry",
+    "pending_intents": "intents pressed before signing in, over a day old",
 }
 
 
@@ -206,7 +207,8 @@ PRUNED = {
 def prune_command():
     """Remove rows nobody needs any more (the worker does it every hour): sent outbox
     messages and webhook deliveries older than RETENTION_DAYS, ended sessions, used or
-    expired account tokens, expired sign-on tokens. Audit entries are never removed."""
+    expired account tokens, expired sign-on tokens, old intents pressed before signing in.
+    Audit entries are never removed."""
     from portal.housekeeping import prune
 
     days = current_app.config["RETENTION_DAYS"]

@@ -11,7 +11,9 @@ portal prune` runs it once. What goes:
   still say how the last one went rather than "Nothing sent yet";
 - ended sessions (session_has_ended's rule, as ended_session_clause), used or expired
   account tokens, and spent sign-on tokens once they have expired, at once: nothing reads
-  them again.
+  them again;
+- pending intents (what a visitor pressed before signing in) after a day, or once the
+  confirmation link of the account they wait for has expired.
 
 Nothing else is touched: audit entries are append-only, and ideas, votes, comments and
 notifications stay for as long as people can see them.
@@ -36,12 +38,14 @@ from portal.extensions import db
 from portal.models import (
     AccountToken,
     OutboxMessage,
+    PendingIntent,
     SpentSignOn,
     UserSession,
     Webhook,
     WebhookDelivery,
     utcnow,
 )
+from portal.operations.intents import expired_intents
 from portal.operations.sessions import ended_session_clause
 from portal.operations.single_sign_on import LEEWAY
 from portal.operations.webhooks.delivery import last_attempts
@@ -62,8 +66,8 @@ def prune(
 ) -> dict[str, int]:
     """Delete what nobody needs any more, batch by batch, committing each; returns how
     many rows of each kind went: {"outbox_messages", "webhook_deliveries", "sessions",
-    "account_tokens", "spent_sign_ons"}. Stops between batches once stop_requested(), and
-    after max_batches batches of a kind (None: until done)."""
+    "account_tokens", "spent_sign_ons", "pending_intents"}. Stops between batches once
+    stop_requested(), and after max_batches batches of a kind (None: until done)."""
     now = now or utcnow()
     kept_since = now - timedelta(days=current_app.config["RETENTION_DAYS"])
     prunable = {
@@ -76,6 +80,7 @@ def prune(
         ),
         # Past its expiry (and the leeway) a token is refused as expired anyway.
         "spent_sign_ons": (SpentSignOn, SpentSignOn.expires_at < now - LEEWAY),
+        "pending_intents": (PendingIntent, expired_intents(now)),
     }
     removed = {
         kind: _delete_in_batches(model, condition, batch, stop_requested, max_batches)

@@ -66,8 +66,15 @@ def refuse_cross_site_writes() -> None:
     the JSON API (bearer tokens, never cookies) and views exempt by design (one-click
     unsubscribe, RFC 8058) are left alone, and so is everything when CSRF is switched off.
     """
-    if not g.get("csrf_valid"):
-        return
+    if g.get("csrf_valid"):
+        refuse_foreign_request()
+
+
+def refuse_foreign_request() -> None:
+    """Raise CSRFError when the browser says the request came from another site
+    (Sec-Fetch-Site), or its Origin is not this site's. Also the only check on a signed-out
+    press of a button visitors see (portal/views/presses.py): their cached pages carry no
+    token."""
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None and site.lower() not in OWN_FETCH_SITES:
         raise CSRFError("The request came from another site (Sec-Fetch-Site).")

@@ -177,6 +177,35 @@ def test_sign_up_and_confirm_by_the_mailed_link(browsing, live):
     expect(page.get_by_role("link", name="Nora Newcomer")).to_be_visible()
 
 
+def test_a_vote_pressed_before_signing_up_is_counted_after_confirming(browsing, factory, live):
+    """SPEC section 12: the intent survives signing up, confirming the address included."""
+    number = factory.idea(factory.board(), factory.user(), "Export reports as CSV")
+    page = browsing.page
+    page.goto(f"/ideas/{number}")
+    page.get_by_role("button", name="Vote").click()  # htmx: answered with a navigation
+    expect(page.get_by_text("Sign in or sign up and your vote will be counted.")).to_be_visible()
+    page.locator("#main").get_by_role("link", name="Sign up").click()
+    expect(page.get_by_text("Sign in or sign up and your vote will be counted.")).to_be_visible()
+    page.get_by_label("Email").fill("vera@example.com")
+    page.get_by_label("Display name").fill("Vera Voter")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_text("Check your email")).to_be_visible()
+
+    live.drain_outbox()
+    text = live.newest_mail().get_body(preferencelist=("plain",)).get_content()
+    link = re.search(rf"{re.escape(live.url)}/verify/\S+", text)
+    page.goto(link.group(0))
+    page.get_by_role("button", name="Confirm my email address").click()
+    expect(page.get_by_text("Your vote is counted.")).to_be_visible()
+    assert page.url.endswith(f"/ideas/{number}")
+    expect(page.locator(f"#vote-{number} .vote-count")).to_have_text("1")
+    expect(page.locator(f"#vote-{number} .vote-button")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_role("link", name="Vera Voter")).to_be_visible()  # signed in
+    screenshot(page, "intent_vote_after_confirming")
+    assert stored_votes(live, number) == (1, 1)
+
+
 def test_two_factor_set_up_and_sign_in(browsing, factory):
     page = browsing.page
     user = factory.user()

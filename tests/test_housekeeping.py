@@ -264,7 +264,8 @@ def test_audit_entries_and_everything_people_see_stay_however_old(app, make):
 
     after = row_counts(app)
     assert removed == {"outbox_messages": 1, "webhook_deliveries": 0, "sessions": 0,
-                       "account_tokens": 1, "spent_sign_ons": 0}  # fmt: skip
+                       "account_tokens": 1, "spent_sign_ons": 0,
+                       "pending_intents": 0}  # fmt: skip
     assert {name: n for name, n in after.items() if name not in PRUNED_TABLES} == {
         name: n for name, n in before.items() if name not in PRUNED_TABLES
     }
@@ -386,6 +387,7 @@ def test_prune_command_says_how_many_rows_of_each_kind_went(app, make):
         "Removed 1 ended sessions.",
         "Removed 2 used or expired account tokens.",
         "Removed 0 used sign-on tokens past their expiry.",
+        "Removed 0 intents pressed before signing in, over a day old.",
     ]
 
 
@@ -414,7 +416,7 @@ def test_the_worker_prunes_at_its_first_round_then_once_an_hour(app):
         add(app, mail(sent_age=OLD))
         assert schedule.run_if_due() == {"outbox_messages": 1, "webhook_deliveries": 0,
                                          "sessions": 0, "account_tokens": 0,
-                                         "spent_sign_ons": 0}  # fmt: skip
+                                         "spent_sign_ons": 0, "pending_intents": 0}  # fmt: skip
         add(app, mail(sent_age=OLD))
         clock.now += PRUNE_EVERY_SECONDS - 1
         assert schedule.run_if_due() is None  # polls in between cost nothing

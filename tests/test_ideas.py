@@ -78,11 +78,12 @@ def test_new_idea_form_page_and_fragment(client, make, auth):
     assert '<form id="idea-form"' in fragment.text
 
 
-def test_visitor_is_asked_to_sign_in_before_posting(client, make, app):
+def test_visitor_may_write_and_is_asked_to_sign_in_when_posting(client, make, app):
     make.board()
     response = client.get("/b/features/new")
-    assert response.status_code == 303 and "/signin" in response.headers["Location"]
-    assert post_idea(client).status_code == 303
+    assert response.status_code == 200 and 'name="title"' in response.text
+    posted = post_idea(client)
+    assert posted.status_code == 303 and posted.headers["Location"].startswith("/signin?next=")
     assert idea_count(app) == 0
 
 

@@ -1,7 +1,7 @@
 """OpenID Connect providers added by admins
 
 Revision ID: 5d2e9b7a4c10
-Revises: 1c5e8a7d3b92
+Revises: 4d7b1e9a2c60
 Create Date: 2026-12-07 23:40:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5d2e9b7a4c10'
-down_revision = '1c5e8a7d3b92'
+down_revision = '4d7b1e9a2c60'
 branch_labels = None
 depends_on = None
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
@@ -219,3 +220,26 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
+
+
+class PendingIntent(db.Model):
+    """What someone pressed before saying who they are (SPEC section 12, "the customer's
+    intent survives signing in"): a vote, a follow, or the text of an idea or a comment.
+
+    A visitor's browser holds a random key (its hash is here); sign-up moves the intent to
+    the new account, so that confirming the address in another browser carries it out. A
+    draft handed back to its signed-in author is kept (kept_at) until it is pruned, so the
+    form it fills can be opened again. Housekeeping removes every row after a day or two.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "vote", "follow", "idea", "comment"
+    idea_number: Mapped[int | None] = mapped_column(Integer)
+    board_slug: Mapped[str | None] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    weight: Mapped[int] = mapped_column(Integer, default=1)  # a vote's
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kept_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -20,6 +20,7 @@ from portal.models import (
     ApiToken,
     Idea,
     Notification,
+    PendingIntent,
     RecoveryCode,
     Role,
     SignInLink,
@@ -313,6 +314,7 @@ PERSONAL_ROWS = (
     SignInLink,
     Subscription,
     Notification,
+    PendingIntent,
 )
 
 

@@ -41,6 +41,13 @@ from portal.operations.accounts import (
     send_verification,
     valid_token,
 )
+from portal.operations.intents import (
+    PROMISES,
+    Outcome,
+    carry_out_intent,
+    move_intent_to,
+    take_intent,
+)
 from portal.operations.openid_connect import (
     ProviderRefused,
     authorization_url,
@@ -60,6 +67,7 @@ from portal.views.guesses import (
     visitor_form_limit,
 )
 from portal.views.helpers import safe_next
+from portal.views.presses import INTENT, waiting_intent
 
 bp = Blueprint("auth", __name__)
 bp.before_app_request(load_signed_in_user)
@@ -95,14 +103,23 @@ def signup():
     if form.validate_on_submit():
         try:
             with all_or_nothing():
-                register_user(form.email.data, form.name.data, form.password.data)
+                user = register_user(form.email.data, form.name.data, form.password.data)
+                # The confirmation link carries it out, in whichever browser it is opened.
+                move_intent_to(user, session.pop(INTENT, None))
         except ValidationError as invalid:
             show_errors(form, invalid)
         else:
             # No session yet: signing in here would tell a taken address from a new one.
             flash(str(CHECK_EMAIL), "info")
             return redirect(url_for("public.index"), code=303)
-    return render_template("auth/signup.html", form=form), 422 if form.errors else 200
+    page = render_template("auth/signup.html", form=form, next=safe_next(""), promise=promise())
+    return page, 422 if form.errors else 200
+
+
+def promise() -> str | None:
+    """What signing in will do for the visitor: the intent they pressed, spelled out."""
+    intent = waiting_intent()
+    return str(PROMISES[intent.kind]) if intent is not None else None
 
 
 @bp.get("/verify/<token>")
@@ -115,23 +132,17 @@ def verify(token):
 
 @bp.post("/verify/<token>")
 def confirm(token):
+    """Confirming the address signs the person in (asking for their second factor if they
+    have one) and carries out what they pressed before signing up."""
     try:
         with all_or_nothing():
             user = confirm_email(token)
     except OperationError as refused:
         flash(refused.message, "error")
         return redirect(url_for("public.index"), code=303)
-    if current_user.is_authenticated:
-        flash(_("Thanks, %(name)s: your email address is confirmed.", name=user.name), "success")
-        return redirect(url_for("public.index"), code=303)
-    flash(
-        _(
-            "Thanks, %(name)s: your email address is confirmed. Sign in to post and vote.",
-            name=user.name,
-        ),
-        "success",
-    )
-    return redirect(url_for("auth.signin"), code=303)
+    with in_language_of(user):
+        welcome = _("Thanks, %(name)s: your email address is confirmed.", name=user.name)
+    return _finish_sign_in(user, False, url_for("public.index"), welcome)
 
 
 @bp.post("/verify/resend")
@@ -145,14 +156,51 @@ def resend_verification():
 
 
 def _finish_sign_in(user, remember: bool, target: str, welcome: str):
-    """Start the session, or first ask for the second factor when the account has one."""
+    """Every way of signing in ends here (password, sign-up confirmation, reset, signed
+    sign-on, OpenID Connect): start the session, or first ask for the second factor when
+    the account has one; then carry out what the person pressed before signing in."""
     if user.has_two_factor:
-        await_second_factor(user, remember, target)
+        key = session.get(INTENT)
+        await_second_factor(user, remember, target)  # a new session: the key moves along
+        if key:
+            session[INTENT] = key
         # A 303 commits: a reset's new password stands even if no code comes.
         return redirect(url_for("auth.two_factor"), code=303)
-    sign_in(user, remember)
+    return _signed_in(user, remember, target, welcome)
+
+
+def _signed_in(user, remember: bool, target: str, welcome: str):
+    """Start user's session, then do what they pressed before signing in (the browser's
+    intent, or the one waiting for their account) and go where it shows, else to target.
+    A vote the rules refuse is said why; the sign-in stands either way."""
+    key = session.get(INTENT)
+    sign_in(user, remember)  # a new session, without the visitor's key
     flash(welcome, "success")
-    return redirect(target, code=303)
+    intent = take_intent(user, key)
+    if intent is None:
+        return redirect(target, code=303)
+    number = intent.idea_number
+    keep_writes()  # the sign-in and the taken intent stand, whatever the intent meets
+    try:
+        with all_or_nothing():
+            outcome = carry_out_intent(user, intent)
+    except OperationError as refused:
+        flash(refused.explanation, "error")
+        return redirect(url_for("public.idea", number=number), code=303)
+    flash(outcome.message, outcome.category)
+    return redirect(_landing(outcome), code=303)
+
+
+def _landing(outcome: Outcome) -> str:
+    """The page an intent's outcome shows: the idea, or the form with the kept text."""
+    if outcome.kind == "idea":
+        return url_for("public.submit", slug=outcome.board_slug, draft=outcome.draft_id)
+    if outcome.kind == "comment":
+        return url_for("public.idea", number=outcome.idea_number, draft=outcome.draft_id,
+                       _anchor="comments")  # fmt: skip
+    if outcome.idea_number is None:
+        return url_for("public.index")
+    return url_for("public.idea", number=outcome.idea_number)
 
 
 @bp.route("/signin", methods=["GET", "POST"])
@@ -170,7 +218,7 @@ def signin():
     status = 422 if form.errors else 200
     page = render_template("auth/signin.html", form=form, next=safe_next(""),
                            mode=password_sign_in(), sign_on=sign_on_enabled(),
-                           providers=list(providers().values()))  # fmt: skip
+                           providers=list(providers().values()), promise=promise())  # fmt: skip
     return page, status
 
 
@@ -290,9 +338,7 @@ def two_factor():
         except ValidationError as invalid:
             show_errors(form, invalid)
         else:
-            sign_in(user, remember)
-            flash(_("Welcome back, %(name)s.", name=user.name), "success")
-            return redirect(target, code=303)
+            return _signed_in(user, remember, target, _("Welcome back, %(name)s.", name=user.name))
     return render_template("auth/two_factor.html", form=form), 422 if form.errors else 200
 
 

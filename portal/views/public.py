@@ -2,7 +2,16 @@
 
 import secrets
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from sqlalchemy import func
 from sqlalchemy.orm import joinedload
@@ -15,11 +24,12 @@ from portal.htmx import render, render_or_redirect, wants_fragment
 from portal.i18n import gettext as _
 from portal.insights import team_promise
 from portal.markup import clean_text
-from portal.models import Comment, Idea, Merge, Role, Subscription, User, Vote
+from portal.models import Board, Comment, Idea, Merge, Role, Subscription, User, Vote
 from portal.operations import OperationError, ValidationError
 from portal.operations.comments import add_comment, edit_comment
 from portal.operations.flags import flag
 from portal.operations.ideas import edit_idea, existing_submission, submit_idea
+from portal.operations.intents import kept_draft
 from portal.operations.merges import merge_ideas, undo_merge
 from portal.operations.moderation import require_moderator
 from portal.operations.status import change_status
@@ -52,6 +62,7 @@ from portal.views.helpers import (
     paginate,
     safe_next,
 )
+from portal.views.presses import hold_and_sign_in, press
 
 bp = Blueprint("public", __name__)
 
@@ -170,7 +181,15 @@ def idea(number, slug=None):
     if idea.merged_into is not None and idea.status == workflow.DUPLICATE:
         # 302, never 301: browsers keep a 301 for good, and a merge can be undone (SPEC 4).
         return redirect(idea_url(idea.merged_into), code=302)
-    return render("ideas/detail.html", "idea_page", **idea_context(idea))
+    return render("ideas/detail.html", "idea_page", **idea_context(idea, kept_comment(idea)))
+
+
+def kept_comment(idea) -> CommentForm | None:
+    """The comment form with the text someone wrote before signing in (?draft=)."""
+    draft = kept_draft(current_user, request.args.get("draft"), "comment")
+    if draft is None or draft.idea_number != idea.number or not idea.can_comment(current_user):
+        return None
+    return CommentForm(formdata=None, data={"body": draft.body})
 
 
 VOTERS_PER_PAGE = 100
@@ -196,10 +215,18 @@ def _weight() -> int:
     return int(value) if value.isdecimal() and len(value) < 3 else 0
 
 
+def _keep_vote(number):
+    return {"kind": "vote", "number": number, "weight": _weight() or 1}, _idea_page(number)
+
+
+def _idea_page(number, anchor=None) -> str:
+    return url_for("public.idea", number=number, _anchor=anchor)
+
+
 @bp.post("/ideas/<int:number>/vote")
 @reads_first  # the person and the idea are read before the operation takes the write lock
-@login_required
 @named_limit("vote")
+@press(_keep_vote)
 def vote(number):
     idea = get_idea(number)
     site_settings()  # read now for the answer's template, not under the write lock
@@ -228,24 +255,30 @@ def vote(number):
 
 
 @bp.route("/b/<slug>/new", methods=["GET", "POST"])
-@login_required
 @named_limit("post", methods=["POST"])
 def submit(slug):
-    board = get_board(slug)
-    if not current_user.can_write:
-        abort(403)  # blocked: refused the form as the post would be (the edit form is too)
+    """The new-idea form: visitors may write and see similar ideas too; their post keeps
+    the text and asks them to sign in (SPEC section 12)."""
+    board = board_to_write_on(slug)
     form = IdeaForm()
     form.category.choices = [("", _("No category"))] + [
         (str(c.id), c.name) for c in board.categories
     ]
     if not form.is_submitted():
         form.submission_key.data = secrets.token_urlsafe(16)
+        if draft := kept_draft(current_user, request.args.get("draft"), "idea"):
+            form.title.data, form.body.data = draft.title, draft.body
         return render("ideas/new.html", "idea_form", board=board, form=form)
-    if existing := existing_submission(current_user, form.submission_key.data):
+    signed_in = current_user.is_authenticated
+    if signed_in and (existing := existing_submission(current_user, form.submission_key.data)):
         return redirect(idea_url(existing), code=303)  # a second click on the same form
     if not form.confirmed.data and (similar := similar_to(board, form.title.data)):
         form.confirmed.data = "1"  # the next submit posts
         return render("ideas/new.html", "idea_form", board=board, form=form, **similar)
+    if not signed_in:
+        draft = {"kind": "idea", "slug": board.slug, "title": form.title.data or "",
+                 "body": form.body.data or ""}  # fmt: skip
+        return hold_and_sign_in(draft, url_for("public.submit", slug=board.slug))
     try:
         with all_or_nothing():
             idea = submit_idea(
@@ -263,6 +296,21 @@ def submit(slug):
     else:
         flash(_("Your idea is posted. Share it so others can vote for it."), "success")
     return redirect(idea_url(idea), code=303)
+
+
+def board_to_write_on(slug):
+    """The board of the new-idea form: a visitor may write on any board they can see (one
+    they cannot see asks them to sign in), a blocked person on none (403, as the post
+    would be refused; the edit form is too)."""
+    if not current_user.is_authenticated:
+        board = db.session.scalar(db.select(Board).filter_by(slug=slug))
+        if board is None or not board.can_view(current_user):
+            abort(current_app.login_manager.unauthorized())
+        return board
+    board = get_board(slug)
+    if not current_user.can_write:
+        abort(403)
+    return board
 
 
 def similar_to(board, title) -> dict:
@@ -306,9 +354,14 @@ def edit(number):
     return redirect(idea_url(idea), code=303)
 
 
+def _keep_comment(number):
+    draft = {"kind": "comment", "number": number, "body": request.form.get("body", "")}
+    return draft, _idea_page(number, "comments")
+
+
 @bp.post("/ideas/<int:number>/comments")
-@login_required
 @named_limit("comment")
+@press(_keep_comment)
 def comment(number):
     idea = get_idea(number)
     form = CommentForm()
@@ -353,7 +406,7 @@ def edit_comment_view(comment_id):
 
 
 @bp.post("/ideas/<int:number>/subscription")
-@login_required
+@press(lambda number: ({"kind": "follow", "number": number}, _idea_page(number)))
 def subscription(number):
     idea = get_idea(number)
     level = request.form.get("level")
