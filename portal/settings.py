@@ -12,6 +12,8 @@ DEFAULTS = {
     "guidelines": "",
     # "1": moderators, owners and admins must use two-factor sign-in.
     "require_staff_two_factor": "",
+    # The signed sign-on's secret when an admin made one (sealed; SSO_JWT_SECRET wins).
+    "sso_jwt_secret": "",
     # Who may sign in with a password: "everyone", "staff" (customers use single sign-on),
     # "customers" (staff use single sign-on) or "nobody" (portal/operations/sign_in_modes.py).
     "password_sign_in": "everyone",

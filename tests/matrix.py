@@ -23,6 +23,7 @@ from portal.extensions import db, limiter
 from portal.models import (
     CustomStatus,
     Idea,
+    IdentityProvider,
     Notification,
     Role,
     User,
@@ -40,6 +41,7 @@ from portal.operations.votes import cast_vote
 from portal.operations.webhooks.editing import new_secret
 from portal.search import get_backend
 from portal.search.indexing import reindex_all
+from portal.totp_keys import seal
 
 MATRIX = Path(__file__).with_name("permissions.toml")
 ROLES = ("visitor", "customer", "other", "blocked", "moderator", "owner", "admin")
@@ -457,6 +459,12 @@ def _objects(values: dict, users: dict, newcomer: User) -> dict:
     found["signin_link"] = issue_token(unverified, "signin")
     found["unsubscribe"] = unsubscribe_token(people["customer"], idea("idea"))
     found.update(_webhooks(people["admin"]))
+    # An OpenID Connect provider an admin added, at a closed port: signing in with it fails
+    # at once, with the page that says it does not answer.
+    db.session.add(IdentityProvider(name="matrix-idp", label="Matrix Login",
+                                    issuer="http://127.0.0.1:9", client_id="matrix",
+                                    sealed_client_secret=seal("matrix-secret"),
+                                    scopes="openid email"))  # fmt: skip
     db.session.add(CustomStatus(slug="beta", label="In beta", colour="#0a7ea4", phase="active"))
     found["custom_status"] = "beta"
     db.session.flush()

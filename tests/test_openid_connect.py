@@ -16,6 +16,7 @@ from identity_provider import (
     local_part,
     sign_in_at_provider,
 )
+from test_intents import following, press, votes_of
 from test_totp import with_two_factor
 
 from conftest import free_port
@@ -328,3 +329,21 @@ def test_pressing_the_button_again_and_again_keeps_the_newest_sign_ins(client, c
     assert NOT_STARTED_HERE in client.get(local_part(back)).text
     back = sign_in_at_provider(latest, "ada@example.com", CALLBACK)
     assert client.get(local_part(back)).status_code == 303
+
+
+@pytest.mark.parametrize("kind", ["vote", "follow", "idea", "comment"])
+def test_what_a_visitor_pressed_is_done_after_signing_in_with_a_provider(
+    app, client, company, make, kind
+):
+    number = make.idea(make.board(), make.user(name="Author"))
+    pressed = press(client, kind, number)
+    next_page = parse_qs(urlsplit(pressed.headers["Location"]).query)["next"][0]
+    answer = sign_in_with_provider(client, "ada@example.com", next=next_page)
+    page = client.get(answer.headers["Location"])
+    if kind == "vote":
+        assert votes_of(app, "ada@example.com") == 1
+        assert "Your vote is counted." in page.text
+    elif kind == "follow":
+        assert following(app, "ada@example.com", number)
+    else:
+        assert "Your text is kept: check it and post." in page.text

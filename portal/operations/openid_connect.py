@@ -26,7 +26,7 @@ from portal.markup import clean_line
 from portal.models import NO_PASSWORD, IdentityProvider, SignInLink, User, utcnow
 from portal.operations import OperationError, ValidationError
 from portal.operations.accounts import NAME_MAX, find_user, normalise_email, send_verification
-from portal.totp_keys import unseal
+from portal.totp_keys import UnreadableSecret, unseal
 
 # Seconds a sign-in may wait for a provider: a sync worker waits with it.
 PROVIDER_TIMEOUT = 5
@@ -69,7 +69,10 @@ def providers() -> dict[str, Provider]:
         for name, settings in current_app.config["OIDC_PROVIDERS"].items()
     }
     for row in db.session.scalars(db.select(IdentityProvider).order_by(IdentityProvider.label)):
-        found.setdefault(row.name, stored_provider(row))
+        try:
+            found.setdefault(row.name, stored_provider(row))
+        except UnreadableSecret:  # logged: the server's keys are wrong; no button for it
+            continue
     return found
 
 

@@ -28,6 +28,8 @@ from portal.models import NO_PASSWORD, SignInLink, SpentSignOn, User, utcnow
 from portal.operations import OperationError, ValidationError
 from portal.operations.accounts import NAME_MAX, find_user, normalise_email
 from portal.operations.hashes import digest
+from portal.settings import site_settings
+from portal.totp_keys import UnreadableSecret, unseal
 
 PROVIDER = "sso"  # SignInLink.provider of the company's own ids
 MAX_LIFETIME = timedelta(hours=1)
@@ -49,8 +51,24 @@ class SignOnRefused(OperationError):
     """A token that signs nobody in; the message says which of the reasons above."""
 
 
+STORED_SECRET = "sso_jwt_secret"  # the setting of a secret made on /admin/sign-in, sealed
+
+
+def sign_on_secret_from_environment() -> str:
+    return current_app.config["SSO_JWT_SECRET"]
+
+
+def sign_on_secret() -> str:
+    """SSO_JWT_SECRET, else the secret an admin made ("": signed sign-on is off)."""
+    stored = site_settings().get(STORED_SECRET, "")
+    try:
+        return sign_on_secret_from_environment() or (unseal(stored) if stored else "")
+    except UnreadableSecret:  # logged; the server's keys are wrong, not the token
+        return ""
+
+
 def sign_on_enabled() -> bool:
-    return bool(current_app.config["SSO_JWT_SECRET"])
+    return bool(sign_on_secret())
 
 
 def sign_on(token: str) -> User:
@@ -73,7 +91,7 @@ def sign_on(token: str) -> User:
 def verified_claims(token: str) -> dict:
     """The claims of a token signed with the site's key, unexpired, with an expiry at most an
     hour ahead; raises SignOnRefused."""
-    key = OctKey.import_key(current_app.config["SSO_JWT_SECRET"])
+    key = OctKey.import_key(sign_on_secret())
     try:
         claims = jwt.decode(token or "", key, algorithms=["HS256"]).claims
         registry = jwt.JWTClaimsRegistry(

@@ -1,5 +1,5 @@
-"""Admin pages: boards and categories, people's roles, site settings, the workflow,
-webhooks."""
+"""Admin pages: boards and categories, people's roles, site settings, sign-in (providers
+and the signed sign-on's secret), the workflow, webhooks."""
 
 from flask import (
     Blueprint,
@@ -16,6 +16,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
 from portal import statuses, workflow
+from portal.config import DEFAULT_SCOPES
 from portal.database import all_or_nothing, keep_writes
 from portal.exports import export_ideas, ideas_filename
 from portal.extensions import db
@@ -27,14 +28,26 @@ from portal.models import (
     BlockedTransition,
     Board,
     CustomStatus,
+    IdentityProvider,
     Role,
     User,
     Webhook,
     WebhookDelivery,
 )
 from portal.operations import ValidationError
+from portal.operations.accounts import absolute_url
 from portal.operations.admin import add_category, save_board, save_site, set_role
+from portal.operations.openid_connect import providers
+from portal.operations.sign_in_admin import (
+    check_provider,
+    delete_provider,
+    make_sign_on_secret,
+    provider_fields,
+    remove_sign_on_secret,
+    save_provider,
+)
 from portal.operations.sign_in_modes import MODES, single_sign_on_ways
+from portal.operations.single_sign_on import sign_on_enabled, sign_on_secret_from_environment
 from portal.operations.two_factor import reset_two_factor
 from portal.operations.webhooks.delivery import failing_webhook_count, last_attempts
 from portal.operations.webhooks.editing import (
@@ -502,3 +515,97 @@ def export_ideas_csv():
         headers={"Content-Disposition": f'attachment; filename="{ideas_filename(board)}"',
                  "Cache-Control": "no-store"},
     )  # fmt: skip
+
+
+# -- sign-in: OpenID Connect providers and the signed sign-on's secret ---------------------
+
+
+def get_stored_provider(name: str) -> IdentityProvider:
+    row = db.session.scalar(db.select(IdentityProvider).where(IdentityProvider.name == name))
+    if row is None:
+        abort(404)
+    return row
+
+
+def sign_in_page(errors=None, values=None, code=200, new_secret=None):
+    stored = db.session.scalars(db.select(IdentityProvider).order_by(IdentityProvider.label))
+    return render("admin/sign_in.html", "sign_in", code, providers=providers().values(),
+                  stored={row.name for row in stored}, errors=errors or {},
+                  values=values or {"scopes": DEFAULT_SCOPES}, new_secret=new_secret,
+                  sign_on=sign_on_enabled(), absolute_url=absolute_url,
+                  sign_on_from_environment=bool(sign_on_secret_from_environment()))  # fmt: skip
+
+
+def provider_form(form) -> dict:
+    """What the admin typed, to show again with its errors (never the secret)."""
+    return {field: form.get(field, "") for field in ("name", "label", "issuer", "client_id",
+                                                     "scopes")}  # fmt: skip
+
+
+@bp.get("/sign-in")
+def sign_in_settings():
+    return sign_in_page()
+
+
+@bp.post("/sign-in/providers")
+def new_provider():
+    try:
+        with all_or_nothing():
+            row = save_provider(current_user, None, request.form)
+    except ValidationError as invalid:
+        return sign_in_page(invalid.fields, provider_form(request.form), 422)
+    warn_if_unusable(row)
+    flash(_("Added %(label)s: its button is on the sign-in page.", label=row.label), "success")
+    return redirect(url_for("admin.sign_in_settings"), code=303)
+
+
+def warn_if_unusable(row: IdentityProvider) -> None:
+    if problem := check_provider(row):
+        flash(_("Saved, but signing in with it will not work yet: %(problem)s", problem=problem),
+              "error")  # fmt: skip
+
+
+@bp.route("/sign-in/providers/<name>", methods=["GET", "POST"])
+def provider(name):
+    row = get_stored_provider(name)
+    errors = {}
+    if request.method == "POST":
+        try:
+            with all_or_nothing():
+                save_provider(current_user, row, request.form)
+        except ValidationError as invalid:
+            errors = invalid.fields
+        else:
+            warn_if_unusable(row)
+            flash(_("%(label)s is saved.", label=row.label), "success")
+            return redirect(url_for("admin.sign_in_settings"), code=303)
+    values = provider_form(request.form) if errors else provider_fields(row)
+    return render("admin/provider.html", "provider_form", 422 if errors else 200, row=row,
+                  values=values, errors=errors, absolute_url=absolute_url)  # fmt: skip
+
+
+@bp.post("/sign-in/providers/<name>/delete")
+def remove_provider(name):
+    row = get_stored_provider(name)
+    label = row.label
+    return carry_out(lambda: delete_provider(current_user, row),
+                     _("Removed %(label)s from the sign-in page.", label=label),
+                     url_for("admin.sign_in_settings"))  # fmt: skip
+
+
+@bp.post("/sign-in/secret")
+def new_sign_on_secret():
+    """Shown once, in this answer: later pages never show a saved secret."""
+    try:
+        with all_or_nothing():
+            secret = make_sign_on_secret(current_user)
+    except ValidationError as invalid:
+        return sign_in_page(invalid.fields, code=422)
+    return sign_in_page(new_secret=secret)
+
+
+@bp.post("/sign-in/secret/delete")
+def remove_sign_on_secret_view():
+    return carry_out(lambda: remove_sign_on_secret(current_user),
+                     _("Signed sign-on is off: the company's links no longer sign anyone in."),
+                     url_for("admin.sign_in_settings"))  # fmt: skip
