@@ -9,7 +9,7 @@ import pytest
 from browser import ARTIFACTS
 from identity_provider import IdentityProvider
 from playwright.sync_api import expect
-from test_browser import PHONE, browse, stored_votes
+from test_browser import DESKTOP, PHONE, browse, stored_votes
 
 from conftest import free_port
 from portal.extensions import db
@@ -146,16 +146,23 @@ def test_a_provider_that_does_not_answer_gets_a_readable_page(browsing, factory,
     browsing.console_errors[:] = [e for e in browsing.console_errors if "502" not in e]
 
 
-def test_the_sign_in_page_fits_a_phone_screen(chromium, live, factory, provider):
-    context, browsing = browse(chromium, live, javascript=True, viewport=PHONE)
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_provider_button_heads_the_sign_in_page_at_full_width(
+    chromium, live, factory, provider, viewport
+):
+    context, browsing = browse(chromium, live, javascript=True, viewport=viewport)
     try:
         page = browsing.page
         page.goto("/signin")
-        button = page.get_by_role("link", name=f"Sign in with {LABEL}")
-        expect(button).to_be_visible()
+        button = page.get_by_role("link", name=f"Sign in with {LABEL}").bounding_box()
+        email = page.get_by_label("Email").bounding_box()
+        divider = page.get_by_text("or with your email address").bounding_box()
+        assert button["y"] + button["height"] <= divider["y"] < email["y"]
+        assert abs(button["width"] - email["width"]) <= 1, (button, email)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert overflow <= 0, f"the sign-in page scrolls sideways by {overflow}px on a phone"
-        screenshot(page, "phone_signin_page")
+        assert overflow <= 0, f"the sign-in page scrolls sideways by {overflow}px"
+        name = "phone_signin_page" if viewport is PHONE else "signin_page_without_intent"
+        screenshot(page, name)
         assert browsing.console_errors == []
     finally:
         context.close()
