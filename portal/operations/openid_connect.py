@@ -134,10 +134,10 @@ def client_for(provider: Provider) -> FlaskOAuth2App:
 
 def ask(provider: Provider, call, *args, **kwargs):
     """call(*args, **kwargs), a request to the provider; raises ProviderDown when it does
-    not answer or answers with something other than JSON."""
+    not answer, answers with an error status or with something other than JSON."""
     try:
         return call(*args, **kwargs)
-    except (requests.RequestException, ValueError):  # ValueError: not JSON
+    except requests.RequestException:  # requests' JSONDecodeError is one too
         raise ProviderDown(
             _(
                 "%(label)s does not answer just now, so signing in with it is not possible. "
