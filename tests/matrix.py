@@ -25,6 +25,7 @@ from portal.models import (
     Idea,
     Notification,
     Role,
+    SignInLink,
     User,
     Webhook,
     WebhookDelivery,
@@ -456,6 +457,11 @@ def _objects(values: dict, users: dict, newcomer: User) -> dict:
     found["reset"] = issue_token(unverified, "reset")
     found["signin_link"] = issue_token(unverified, "signin")
     found["unsubscribe"] = unsubscribe_token(people["customer"], idea("idea"))
+    # The customer came in through the company's app too: a way in besides the password.
+    link = SignInLink(user_id=users["customer"].id, provider="sso", subject="customer-in-app")
+    db.session.add(link)
+    db.session.flush()
+    found["customer_link"] = link.id
     found.update(_webhooks(people["admin"]))
     db.session.add(CustomStatus(slug="beta", label="In beta", colour="#0a7ea4", phase="active"))
     found["custom_status"] = "beta"
