@@ -54,6 +54,10 @@ class PasswordChangeForm(FlaskForm):
     new_password = PasswordField(_l("New password"))
 
 
+class RemovePasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"))
+
+
 class DeleteAccountForm(FlaskForm):
     password = PasswordField(_l("Your password"))
     email = StringField(_l("Your email address"))  # for an account without a password

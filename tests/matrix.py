@@ -26,6 +26,7 @@ from portal.models import (
     IdentityProvider,
     Notification,
     Role,
+    SignInLink,
     User,
     Webhook,
     WebhookDelivery,
@@ -458,6 +459,11 @@ def _objects(values: dict, users: dict, newcomer: User) -> dict:
     found["reset"] = issue_token(unverified, "reset")
     found["signin_link"] = issue_token(unverified, "signin")
     found["unsubscribe"] = unsubscribe_token(people["customer"], idea("idea"))
+    # The customer came in through the company's app too: a way in besides the password.
+    link = SignInLink(user_id=users["customer"].id, provider="sso", subject="customer-in-app")
+    db.session.add(link)
+    db.session.flush()
+    found["customer_link"] = link.id
     found.update(_webhooks(people["admin"]))
     # An OpenID Connect provider an admin added, at a closed port: signing in with it fails
     # at once, with the page that says it does not answer.

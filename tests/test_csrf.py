@@ -63,6 +63,8 @@ def strict(app, tmp_path_factory):
             "WTF_CSRF_ENABLED": True,
             "BASE_URL": SITE,
             "PASSWORD_HASH_METHOD": app.config["PASSWORD_HASH_METHOD"],
+            # As on the suite's site: the matrix's customer comes in through the company's app.
+            "SSO_JWT_SECRET": app.config["SSO_JWT_SECRET"],
         }
     )
     yield strict

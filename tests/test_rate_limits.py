@@ -14,7 +14,7 @@ from flask_limiter.util import get_qualified_name
 from conftest import PASSWORD, Auth, htmx_headers
 from portal.config import DEFAULT_RATE_LIMITS
 from portal.extensions import db, limiter
-from portal.models import Comment, Idea, Role, User
+from portal.models import Comment, Idea, Role, SignInLink, User
 from portal.operations.comments import add_comment
 from portal.operations.tokens import create_token
 from portal.totp_keys import seal
@@ -38,6 +38,7 @@ class Case:
     who: str
     body: Callable[[int], dict] = field(default=lambda n: {})
     two_factor: bool = False  # the person has two-factor sign-in on
+    linked: bool = False  # the person is linked to the company's app: another way in
     role: Role = Role.CUSTOMER
     wrong_answer: int = 422  # the status of a request refused for what it sent
 
@@ -120,6 +121,16 @@ CASES = [
         "/me/delete",
         "account",
         lambda n: {"password": "not it"},
+    ),  # fmt: skip
+    # Only once another way in remains is the current password asked for (and guessed).
+    Case(
+        "signin",
+        "account.remove_password_page",
+        "POST",
+        "/me/password/remove",
+        "account",
+        lambda n: {"current_password": "not it"},
+        linked=True,
     ),  # fmt: skip
     Case(
         "signup",
@@ -251,6 +262,10 @@ class World:
         fields = {"totp_secret": sealed} if self.case.two_factor else {}
         user = self.make.user(role=self.case.role, **fields)
         actor = Actor(self, user)
+        if self.case.linked:
+            with self.app.app_context():
+                db.session.add(SignInLink(user_id=user.id, provider="sso", subject=user.email))
+                db.session.commit()
         if self.case.who == "token":
             with self.app.app_context():
                 actor.token = create_token(db.session.get(User, user.id), "limits")[1]

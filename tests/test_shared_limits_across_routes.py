@@ -11,7 +11,7 @@ from werkzeug.security import check_password_hash
 from conftest import PASSWORD, Auth
 from portal import totp
 from portal.extensions import db, limiter
-from portal.models import User
+from portal.models import SignInLink, User
 from portal.operations.two_factor import enable_two_factor
 
 N = 3
@@ -66,10 +66,12 @@ def guess_on(route: str, app, signed_in, n: int, password: str):
     if route == "password":
         form = {"current_password": password, "new_password": "a brand new passphrase"}
         return signed_in.post("/me/password", data=form)
+    if route == "remove":
+        return signed_in.post("/me/password/remove", data={"current_password": password})
     return signed_in.post("/me/delete", data={"password": password})
 
 
-PASSWORD_ROUTES = ["signin", "password", "delete"]
+PASSWORD_ROUTES = ["signin", "password", "remove", "delete"]
 
 
 @pytest.mark.parametrize(
@@ -79,6 +81,9 @@ PASSWORD_ROUTES = ["signin", "password", "delete"]
 def test_password_guesses_on_one_route_use_up_the_others(app, make, budget, spent, refused):
     budget("signin")
     owner = make.user(email=OWNER)
+    with app.app_context():  # another way in, so that removing the password asks for it
+        db.session.add(SignInLink(user_id=owner.id, provider="sso", subject="owner-in-app"))
+        db.session.commit()
     session = app.test_client()
     Auth(session).login(owner)  # a right password: not a guess, and not counted
     guesses = [guess_on(spent, app, session, n, WRONG) for n in range(N + 1)]

@@ -205,7 +205,7 @@ def test_a_deleted_account_leaves_no_link_behind(app, client, make):
 
 def test_an_account_without_a_password_is_deleted_by_typing_its_address(app, client):
     sso(client, token(id="u-5"))
-    assert "You have no password" in client.get("/me").text
+    assert "No password: set one with" in client.get("/me").text
     assert "type cara@example.com to be sure it is you" in client.get("/me/delete").text
     wrong = client.post("/me/delete", data={"email": "someone@else.example", "password": "!"})
     assert wrong.status_code == 422 and "Type your email address as it is shown." in wrong.text

@@ -24,6 +24,7 @@ from portal.forms import (
     DeleteAccountForm,
     PasswordChangeForm,
     ProofForm,
+    RemovePasswordForm,
     TwoFactorSetupForm,
     show_errors,
 )
@@ -35,6 +36,12 @@ from portal.operations import OperationError, ValidationError, accounts, session
 from portal.operations import two_factor as second_factor  # two_factor names a page here
 from portal.operations.accounts import EMAIL_FREQUENCIES, EMAIL_PREFERENCES, set_email_preference
 from portal.operations.sessions import device_label
+from portal.operations.sign_in_methods import (
+    link_label,
+    remove_password,
+    remove_sign_in_link,
+    sign_in_methods,
+)
 from portal.operations.subscriptions import set_subscription
 from portal.operations.tokens import active_tokens, create_token, revoke_token
 from portal.settings import site_settings
@@ -78,7 +85,8 @@ def profile():
         sessions=sessions.active_sessions(current_user),
         is_current=lambda row: sessions.is_current_session(current_user, row),
         device_label=device_label,
-        may_use_password=accounts.password_allowed(current_user),
+        methods=sign_in_methods(current_user),
+        link_label=link_label,
     )
 
 
@@ -101,6 +109,48 @@ def password():
             flash(_("Your password is changed, and your other sessions are signed out."), "success")
             return redirect(url_for("account.profile") + "#security", code=303)
     return render_template("account/password.html", form=form), 422 if form.errors else 200
+
+
+WAYS_IN = "#ways-in"  # the /me section of the ways to sign in
+
+
+@bp.route("/me/password/remove", methods=["GET", "POST"])
+@login_required
+@own_account_limit("signin", wrong_answers_only=True)  # a wrong current password is a guess
+def remove_password_page():
+    form = RemovePasswordForm()
+    if form.validate_on_submit():
+        try:
+            with all_or_nothing():
+                remove_password(current_user, form.current_password.data)
+        except ValidationError as invalid:
+            show_errors(form, invalid)
+        except OperationError as refused:
+            flash(refused.message, "error")
+            return redirect(url_for("account.profile") + WAYS_IN, code=303)
+        else:
+            flash(_("Your password is removed, and your other sessions are signed out."),
+                  "success")  # fmt: skip
+            return redirect(url_for("account.profile") + WAYS_IN, code=303)
+    methods = sign_in_methods(current_user)
+    page = render_template("account/remove_password.html", form=form, methods=methods)
+    return page, 422 if form.errors else 200
+
+
+@bp.post("/me/sign-in-links/<int:link_id>/remove")
+@login_required
+def remove_link(link_id):
+    try:
+        with all_or_nothing():
+            link = remove_sign_in_link(current_user, link_id)
+    except OperationError as refused:
+        if refused.status_code == 404:
+            abort(404)
+        flash(refused.message, "error")
+    else:
+        label = link_label(link, site_settings()["site_name"])
+        flash(_("%(label)s is no longer linked to your account.", label=label), "success")
+    return redirect(url_for("account.profile") + WAYS_IN, code=303)
 
 
 @bp.route("/me/delete", methods=["GET", "POST"])
