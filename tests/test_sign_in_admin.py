@@ -183,3 +183,24 @@ def test_the_environments_secret_is_changed_only_there(client, admin):
     response = client.post("/admin/sign-in/secret")
     assert response.status_code == 422
     assert "SSO_JWT_SECRET sets the secret: change it there." in response.text
+
+
+def test_no_secret_reaches_the_logs(app, client, admin, provider, caplog, monkeypatch):
+    """Everything logged, down to DEBUG (requests and Authlib included), while an admin saves
+    a provider and makes a sign-on secret and people sign in with both."""
+    monkeypatch.setitem(app.config, "SSO_JWT_SECRET", "")
+    caplog.set_level("DEBUG")
+    client.post("/admin/sign-in/providers", data=form_for(provider))
+    page = client.post("/admin/sign-in/secret").text
+    secret = page.split('id="sso-secret" type="text" value="')[1].split('"')[0]
+    client.post("/signout")
+    back = sign_in_at_provider(
+        client.get("/signin/oidc/company").headers["Location"], "ben@example.com", CALLBACK
+    )
+    assert client.get(local_part(back)).status_code == 303
+    client.post("/signout")
+    assert client.get("/sso", query_string={"token": token(secret=secret)}).status_code == 303
+    logged = caplog.text
+    assert "POST /token" in logged  # the token exchange itself was logged (by urllib3)
+    assert CLIENT_SECRET not in logged
+    assert secret not in logged
