@@ -30,8 +30,9 @@ from portal.search import SearchUnavailable, get_backend
 from portal.search.indexing import apply_pending, queue_reindex
 from portal.worker import drain
 
-# The browser suites' chromium and live server (tests/browser.py).
-pytest_plugins = ["browser"]
+# The browser suites' chromium and live server (tests/browser.py), and the OpenID provider
+# (tests/identity_provider.py).
+pytest_plugins = ["browser", "identity_provider"]
 
 PASSWORD = "correct horse battery"
 # The key the suite's site checks signed sign-on tokens with (tests/test_single_sign_on.py).

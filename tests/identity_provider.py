@@ -1,5 +1,8 @@
 """A real OpenID provider on loopback for the tests: panva's oidc-provider (tests/oidc,
-installed by `make install`'s npm step), and a person signing in on its own login page."""
+installed by the test targets' npm step), a person signing in on its own login page, and
+a forging provider for what a real one will not do. Loaded as a pytest plugin by
+conftest.py: `provider` runs the real one for the suite's site, `company` configures it
+there as OIDC_PROVIDERS=company would."""
 
 import json
 import socket
@@ -11,6 +14,7 @@ from threading import Thread
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
+import pytest
 import requests
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -19,6 +23,28 @@ from werkzeug.serving import make_server
 PROVIDER_DIR = Path(__file__).parent / "oidc"
 CLIENT_ID = "stimme-portal"
 CLIENT_SECRET = "a-client-secret-only-for-tests"
+# Where the suite's site (the Flask test client's host) asks the provider to send people.
+CALLBACK = "http://localhost/signin/oidc/company/callback"
+
+
+def provider_settings(issuer: str, label: str) -> dict:
+    """A provider as OIDC_<NAME>_* settings give it (portal/config.py)."""
+    return {"issuer": issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+            "label": label, "scopes": "openid email profile"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def provider():
+    running = IdentityProvider([CALLBACK])
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def company(app, provider, monkeypatch):
+    """The suite's site with the provider configured as OIDC_PROVIDERS=company would."""
+    monkeypatch.setitem(app.config, "OIDC_PROVIDERS", {"company": provider.settings()})
+    return provider
 
 
 def free_port() -> int:
@@ -58,14 +84,7 @@ class IdentityProvider:
             raise RuntimeError(f"the OpenID provider did not start: {line!r}")
 
     def settings(self, label="Company Login") -> dict:
-        """The provider as OIDC_<NAME>_* settings give it (portal/config.py)."""
-        return {
-            "issuer": self.issuer,
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "label": label,
-            "scopes": "openid email profile",
-        }
+        return provider_settings(self.issuer, label)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -148,13 +167,7 @@ class ForgingProvider:
         return [json.dumps(body).encode()]
 
     def settings(self, label="Forged Login") -> dict:
-        return {
-            "issuer": self.issuer,
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "label": label,
-            "scopes": "openid email profile",
-        }
+        return provider_settings(self.issuer, label)
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -10,13 +10,14 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from hostile import assert_inert, corpus
 from identity_provider import (
+    CALLBACK,
     CLIENT_ID,
     ForgingProvider,
-    IdentityProvider,
     local_part,
     sign_in_at_provider,
 )
 from test_intents import following, press, votes_of
+from test_single_sign_on import person
 from test_totp import with_two_factor
 
 from conftest import free_port
@@ -26,22 +27,6 @@ from portal.extensions import db
 from portal.models import Role, SignInLink, User
 
 NOT_STARTED_HERE = "This sign-in was not started in this browser"
-
-CALLBACK = "http://localhost/signin/oidc/company/callback"
-
-
-@pytest.fixture(scope="module")
-def provider():
-    running = IdentityProvider([CALLBACK])
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def company(app, provider, monkeypatch):
-    """The suite's site with the provider configured as OIDC_PROVIDERS=company would."""
-    monkeypatch.setitem(app.config, "OIDC_PROVIDERS", {"company": provider.settings()})
-    return provider
 
 
 def start(client, next=None):
@@ -54,14 +39,6 @@ def start(client, next=None):
 def sign_in_with_provider(client, login, next=None):
     back = sign_in_at_provider(start(client, next), login, CALLBACK)
     return client.get(local_part(back))
-
-
-def person(app, **where) -> User | None:
-    with app.app_context():
-        user = db.session.scalar(db.select(User).filter_by(**where))
-        if user is not None:
-            db.session.expunge(user)
-        return user
 
 
 def test_a_new_person_signs_in_and_lands_on_next(app, client, company):

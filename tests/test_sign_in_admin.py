@@ -4,8 +4,13 @@ again, every change is in the audit log without them, and a provider the sign-in
 needs cannot be removed. Sign-ins go through the real provider on loopback."""
 
 import pytest
-from identity_provider import CLIENT_SECRET, IdentityProvider, local_part, sign_in_at_provider
-from test_openid_connect import CALLBACK, person
+from identity_provider import (
+    CALLBACK,
+    CLIENT_SECRET,
+    local_part,
+    sign_in_at_provider,
+)
+from test_openid_connect import person
 from test_sign_in_modes import set_mode
 
 from conftest import free_port
@@ -15,13 +20,6 @@ from portal.models import AuditEntry, Role
 from portal.models import IdentityProvider as StoredProvider
 
 SIGN_IN_BUTTON = "Sign in with Company Login"
-
-
-@pytest.fixture(scope="module")
-def provider():
-    running = IdentityProvider([CALLBACK])
-    yield running
-    running.stop()
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ in remains; the provider legs run against a real provider on loopback
 import re
 
 import lxml.html
-import pytest
-from identity_provider import IdentityProvider, local_part, sign_in_at_provider
-from test_openid_connect import CALLBACK, sign_in_with_provider
+from identity_provider import CALLBACK, local_part, sign_in_at_provider
+from test_openid_connect import sign_in_with_provider
 
 from conftest import PASSWORD, SSO_SECRET, signed_sign_on
 from portal.extensions import db
@@ -17,20 +16,6 @@ from portal.models import NO_PASSWORD, Role, SignInLink, User
 from portal.settings import save_settings
 
 ONLY_WAY = "only way to sign in, so it cannot be removed"
-
-
-@pytest.fixture(scope="module")
-def provider():
-    running = IdentityProvider([CALLBACK])
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def company(app, provider, monkeypatch):
-    """The suite's site with the provider configured as OIDC_PROVIDERS=company would."""
-    monkeypatch.setitem(app.config, "OIDC_PROVIDERS", {"company": provider.settings()})
-    return provider
 
 
 def way(page: str, name: str) -> str:

@@ -109,6 +109,16 @@ def find_user(email: str) -> User | None:
     return db.session.scalar(db.select(User).filter_by(email=email))
 
 
+def linked_user(provider: str, subject: str) -> User | None:
+    """The account a way in from elsewhere names by its own id for the person (SignInLink:
+    the signed sign-on's "sso", or an OpenID Connect provider's name)."""
+    return db.session.scalar(
+        db.select(User)
+        .join(SignInLink, SignInLink.user_id == User.id)
+        .where(SignInLink.provider == provider, SignInLink.subject == subject)
+    )
+
+
 def absolute_url(endpoint: str, **values) -> str:
     """A link for mails, built on BASE_URL so it is right behind a proxy and in the worker."""
     return current_app.config["BASE_URL"] + url_for(endpoint, **values)

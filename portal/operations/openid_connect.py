@@ -25,7 +25,13 @@ from portal.i18n import gettext as _
 from portal.markup import clean_line
 from portal.models import NO_PASSWORD, IdentityProvider, SignInLink, User, utcnow
 from portal.operations import OperationError, ValidationError
-from portal.operations.accounts import NAME_MAX, find_user, normalise_email, send_verification
+from portal.operations.accounts import (
+    NAME_MAX,
+    find_user,
+    linked_user,
+    normalise_email,
+    send_verification,
+)
 from portal.totp_keys import UnreadableSecret, unseal
 
 # Seconds a sign-in may wait for a provider: a sync worker waits with it.
@@ -311,14 +317,6 @@ def checks(client: FlaskOAuth2App) -> dict:
 def link(user: User, provider: Provider, subject: str) -> None:
     db.session.add(SignInLink(user=user, provider=provider.name, subject=subject))
     db.session.flush()
-
-
-def linked_user(provider_name: str, subject: str) -> User | None:
-    return db.session.scalar(
-        db.select(User)
-        .join(SignInLink, SignInLink.user_id == User.id)
-        .where(SignInLink.provider == provider_name, SignInLink.subject == subject)
-    )
 
 
 def name_from(claims: dict, email: str) -> str:

@@ -26,7 +26,7 @@ from portal.i18n import lazy_gettext as _l
 from portal.markup import clean_line
 from portal.models import NO_PASSWORD, SignInLink, SpentSignOn, User, utcnow
 from portal.operations import OperationError, ValidationError
-from portal.operations.accounts import NAME_MAX, find_user, normalise_email
+from portal.operations.accounts import NAME_MAX, find_user, linked_user, normalise_email
 from portal.operations.hashes import digest
 from portal.settings import site_settings
 from portal.totp_keys import UnreadableSecret, unseal
@@ -132,7 +132,7 @@ def account_for(email: str, claims: dict) -> User:
     and, when it is free, a new address follow the claims."""
     subject = claims.get("id")
     subject = str(subject)[:255] if isinstance(subject, str | int) and subject != "" else None
-    user = linked_user(subject) if subject else None
+    user = linked_user(PROVIDER, subject) if subject else None
     if user is None:
         user = find_user(email)
         if user is None:
@@ -146,14 +146,6 @@ def account_for(email: str, claims: dict) -> User:
     update_from_claims(user, claims)
     db.session.flush()
     return user
-
-
-def linked_user(subject: str) -> User | None:
-    return db.session.scalar(
-        db.select(User)
-        .join(SignInLink, SignInLink.user_id == User.id)
-        .where(SignInLink.provider == PROVIDER, SignInLink.subject == subject)
-    )
 
 
 def update_from_claims(user: User, claims: dict) -> None:
