@@ -13,11 +13,12 @@ from portal.models import Board, Comment, Idea, User
 from portal.statuses import get_status
 
 
-def iso(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a Z, as the SPEC asks for every time."""
+def iso(moment: datetime | None, timespec: str = "auto") -> str | None:
+    """ISO 8601 in UTC with a Z, as the SPEC asks for every time; pages and feeds ask for
+    timespec="seconds", as HTML's <time datetime> allows at most three digits of a second."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def public_url(path: str) -> str:

@@ -19,6 +19,7 @@ from portal.notifications import unread_count
 from portal.operations import OperationError, ValidationError
 from portal.operations.accounts import absolute_url, passwords_open_to
 from portal.operations.flags import REASONS as FLAG_REASONS
+from portal.representations import iso
 from portal.security import csp_nonce
 from portal.settings import site_settings
 
@@ -86,7 +87,7 @@ def url_pattern(endpoint: str):
 def register(app) -> None:
     app.jinja_env.filters["time_ago"] = time_ago
     app.jinja_env.filters["html"] = stored_html
-    app.jinja_env.filters["iso"] = lambda moment: moment.isoformat() if moment else ""
+    app.jinja_env.filters["iso"] = lambda moment: iso(moment, timespec="seconds") or ""
     app.jinja_env.filters["date"] = short_date
 
     @app.context_processor
