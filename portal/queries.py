@@ -5,7 +5,7 @@ from flask import abort
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from portal import workflow
+from portal import statuses, workflow
 from portal.extensions import db
 from portal.i18n import lazy_gettext as _l
 from portal.models import Board, Idea, StatusChange, Vote
@@ -22,25 +22,57 @@ SORTS = {
 }
 
 
+# Board filters that stand for several statuses. Their keys hold a hyphen, which no status
+# slug may (portal/operations/workflow_admin.py), so an admin's own status never hides one.
+OPEN_FOR_VOTES = "open-for-votes"
+CLOSED = "closed-for-votes"
+STATUS_GROUPS = {
+    OPEN_FOR_VOTES: _l("Open for votes"),
+    CLOSED: _l("Closed"),
+}
+
+
 def listed_ideas():
     """Ideas anyone may see in a list: not hidden, deleted, held or merged away."""
     return db.select(Idea).where(Idea.public_clause())
 
 
-def board_query(board, filters):
-    """A board's listed ideas narrowed and sorted by filters (sort, status, category)."""
-    query = listed_ideas().where(Idea.board_id == board.id)
-    if filters["status"]:
-        query = query.where(Idea.status == filters["status"])
-    else:
-        query = query.where(Idea.status != workflow.DUPLICATE)
+def board_ideas(board, filters):
+    """A board's listed ideas narrowed by filters (status, category), in no order."""
+    query = listed_ideas().where(Idea.board_id == board.id, status_clause(filters["status"]))
     if filters["category"]:
         category = next(c for c in board.categories if c.slug == filters["category"])
         query = query.where(Idea.category_id == category.id)
+    return query
+
+
+def board_query(board, filters):
+    """A board's listed ideas narrowed and sorted by filters (sort, status, category)."""
     column = SORTS[filters["sort"]][1]
-    return query.options(joinedload(Idea.category), joinedload(Idea.author)).order_by(
-        column.desc(), Idea.id.desc()
+    return (
+        board_ideas(board, filters)
+        .options(joinedload(Idea.category), joinedload(Idea.author))
+        .order_by(column.desc(), Idea.id.desc())
     )
+
+
+def has_ideas(board, filters) -> bool:
+    """Whether any listed idea of the board passes the filters (status, category)."""
+    query = board_ideas(board, filters).with_only_columns(Idea.id).limit(1)
+    return db.session.scalar(query) is not None
+
+
+def status_clause(status: str):
+    """The SQL for a board's status filter: a status slug, a group of STATUS_GROUPS, or ""
+    for every status but `duplicate` (merged ideas live on in their original)."""
+    voting = statuses.voting_statuses()
+    if status == OPEN_FOR_VOTES:
+        return Idea.status.in_(voting)
+    if status == CLOSED:
+        return Idea.status.not_in([*voting, workflow.DUPLICATE])
+    if status:
+        return Idea.status == status
+    return Idea.status != workflow.DUPLICATE
 
 
 def visible_boards() -> list[Board]:

@@ -1,5 +1,7 @@
 """Visitors browse boards and ideas: sorting, filters, paging, private boards."""
 
+import re
+
 import pytest
 
 from conftest import htmx_headers
@@ -104,3 +106,58 @@ def test_visitors_get_no_session_cookie(client, make):
         response = client.get(path)
         assert response.status_code == 200
         assert "Set-Cookie" not in response.headers, path
+
+
+def titles_in_order(page: str, titles) -> list[str]:
+    """The titles that the page lists, in the order it lists them."""
+    return sorted((t for t in titles if t in page), key=page.index)
+
+
+def test_the_default_board_lists_ideas_open_for_votes_and_the_filter_the_closed(client, make):
+    board, author = make.board(), make.user()
+    make.idea(board, author, "Shipped long ago", status="completed", vote_count=90)
+    make.idea(board, author, "Turned down politely", status="declined", vote_count=80)
+    make.idea(board, author, "Planned for spring", status="planned", vote_count=5)
+    make.idea(board, author, "Fresh open wish", vote_count=2)
+    everything = ["Shipped long ago", "Turned down politely", "Planned for spring",
+                  "Fresh open wish"]  # fmt: skip
+    for path in ("/b/features", "/b/features?sort=top", "/b/features?status=open-for-votes"):
+        page = client.get(path).text
+        assert titles_in_order(page, everything) == ["Planned for spring", "Fresh open wish"]
+        assert '<option value="open-for-votes" selected>' in page
+    fragment = client.get("/b/features?sort=new", headers=htmx_headers()).text
+    assert "<html" not in fragment
+    assert titles_in_order(fragment, everything) == ["Fresh open wish", "Planned for spring"]
+    closed = client.get("/b/features?sort=top&status=closed-for-votes").text
+    assert titles_in_order(closed, everything) == ["Shipped long ago", "Turned down politely"]
+    assert '<option value="closed-for-votes" selected>' in closed
+    only = client.get("/b/features?status=completed").text
+    assert titles_in_order(only, everything) == ["Shipped long ago"]
+    any_status = client.get("/b/features?sort=top&status=").text  # "Any status"
+    assert titles_in_order(any_status, everything) == everything
+    unknown = client.get("/b/features?status=no_such_status").text
+    assert titles_in_order(unknown, everything) == ["Planned for spring", "Fresh open wish"]
+
+
+def test_the_default_board_pages_through_open_ideas_only(client, make):
+    board, author = make.board(), make.user()
+    for n in range(25):
+        make.idea(board, author, f"Open idea {n:02d}")
+    make.idea(board, author, "Done and dusted", status="completed")
+    first = client.get("/b/features?sort=new").text
+    assert "Done and dusted" not in first
+    (next_url,) = re.findall(r'<a rel="next" href="([^"]+)"', first)
+    second = client.get(next_url.replace("&amp;", "&")).text
+    assert "Open idea 04" in second and "Done and dusted" not in second
+
+
+def test_a_board_with_only_closed_ideas_points_to_them(client, make):
+    board, author = make.board(), make.user()
+    make.idea(board, author, "Shipped long ago", status="completed")
+    page = client.get("/b/features").text
+    assert "Shipped long ago" not in page
+    assert "No ideas are open for votes yet" in page
+    (closed_url,) = re.findall(r'<a href="([^"]+)">see the closed ones</a>', page)
+    assert "Shipped long ago" in client.get(closed_url.replace("&amp;", "&")).text
+    make.board("empty", categories=())
+    assert "No ideas yet" in client.get("/b/empty").text

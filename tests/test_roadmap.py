@@ -85,3 +85,43 @@ def test_the_changelog_and_its_feed_tell_what_shipped(client, make, auth, app):
     assert feed.headers["Content-Type"].startswith("application/atom+xml")
     assert feed.text.count("<entry>") == 1
     assert "Export reports as CSV" in feed.text and "&lt;strong&gt;4.2&lt;/strong&gt;" in feed.text
+
+
+def card_titles(html: str) -> list[str]:
+    return re.findall(r'<li class="lane-card">\s*<a href="[^"]+">([^<]+)</a>', html)
+
+
+def test_a_long_lane_shows_its_top_ideas_and_the_rest_on_show_more(client, make, app):
+    board, author = make.board(), make.user()
+    for n in range(13):
+        number = make.idea(board, author, f"Planned idea {n:02d}", vote_count=n)
+        set_status(app, number, "planned")
+    set_status(app, make.idea(board, author, "Started idea"), "started")
+    page = client.get("/roadmap").text
+    planned = lane(page, "Planned")
+    top = [f"Planned idea {n:02d}" for n in range(12, 2, -1)]
+    assert card_titles(planned) == top  # most votes first, ten of thirteen
+    assert '<span class="lane-count">13</span>' in planned
+    assert "Show more" not in lane(page, "In progress")
+    (more,) = re.findall(r'<a href="([^"]+)" hx-get="[^"]+"[^>]*>Show more \(3\)</a>', planned)
+    full = client.get(more.replace("&amp;", "&")).text  # no JavaScript: the lane's own page
+    assert card_titles(lane(full, "Planned")) == [*top, "Planned idea 02", "Planned idea 01",
+                                                  "Planned idea 00"]  # fmt: skip
+    assert "Started idea" not in full
+    in_place = client.get(more.replace("&amp;", "&"), headers=htmx_headers()).text
+    assert "<html" not in in_place and 'id="lane-planned"' in in_place
+    assert len(card_titles(in_place)) == 13
+    assert 'hx-select="#lane-planned"' in planned and 'hx-target="#lane-planned"' in planned
+
+
+def test_a_lane_in_full_comes_in_pages(client, make, app, monkeypatch):
+    monkeypatch.setattr("portal.views.roadmap.LANE_PAGE", 4)
+    board, author = make.board("web"), make.user()
+    for n in range(6):
+        set_status(app, make.idea(board, author, f"Started idea {n}", vote_count=n), "started")
+    first = client.get("/roadmap?lane=in_progress&board=web").text
+    assert card_titles(first) == [f"Started idea {n}" for n in (5, 4, 3, 2)]
+    (after,) = re.findall(r'<a rel="next" href="([^"]+)"', first)
+    second = client.get(after.replace("&amp;", "&")).text
+    assert card_titles(second) == ["Started idea 1", "Started idea 0"]
+    assert 'rel="next"' not in second

@@ -41,9 +41,13 @@ from portal.operations.votes import (
     votes_left,
 )
 from portal.queries import (
+    CLOSED,
+    OPEN_FOR_VOTES,
     SORTS,
+    STATUS_GROUPS,
     board_query,
     get_idea,
+    has_ideas,
     ideas_by_number,
     latest_status_changes,
     listed_ideas,
@@ -99,14 +103,25 @@ def index():
 
 
 def board_filters(board) -> dict:
+    """The board page's sort and filters from the query string. Until a person picks a
+    status, the page lists the ideas they can still vote for; `?status=` (empty) is every
+    status, as "Any status" in the filter sends it."""
     sort = request.args.get("sort", "trending")
-    status = request.args.get("status", "")
+    status = request.args.get("status", OPEN_FOR_VOTES)
     category = request.args.get("category", "")
+    known = status == "" or status in STATUS_GROUPS or status in statuses.STATUSES
     return {
         "sort": sort if sort in SORTS else "trending",
-        "status": status if status in statuses.STATUSES else "",
+        "status": status if known else OPEN_FOR_VOTES,
         "category": category if any(c.slug == category for c in board.categories) else "",
     }
+
+
+def only_closed_left(board, filters) -> bool:
+    """Whether a page of the default listing came out empty while closed ideas match."""
+    if filters["status"] != OPEN_FOR_VOTES:
+        return False
+    return has_ideas(board, dict(filters, status=CLOSED))
 
 
 @bp.get("/b/<slug>")
@@ -123,6 +138,10 @@ def board(slug):
         board=board,
         filters=filters,
         sorts=SORTS,
+        status_groups=STATUS_GROUPS,
+        default_status=OPEN_FOR_VOTES,
+        closed=CLOSED,
+        closed_waiting=not page.items and only_closed_left(board, filters),
         page=page,
         my_votes=weights,
         votes_left=votes_left(current_user, board),

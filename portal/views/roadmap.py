@@ -1,8 +1,10 @@
 """What the product team is doing and has done: the roadmap and the changelog."""
 
 from datetime import timedelta
+from typing import NamedTuple
 
 from flask import Blueprint, request
+from sqlalchemy import func
 from sqlalchemy.orm import joinedload
 
 from portal import statuses, workflow
@@ -17,9 +19,17 @@ bp = Blueprint("roadmap", __name__)
 
 PLANNED = "planned"
 COMPLETED_SHOWN = timedelta(days=90)
-LANE_LIMIT = 50
+LANE_SHOWN = 10  # each lane's top ideas on the roadmap; "Show more" lists the rest
+LANE_PAGE = 50  # a lane shown in full, by pages of this many
 CHANGELOG_PAGE = 20
 FEED_ENTRIES = 30
+
+
+class Lane(NamedTuple):
+    key: str
+    title: str
+    ideas: list[Idea]
+    total: int | None  # None: the lane in full (ideas is a page of it)
 
 
 def shown_boards():
@@ -51,18 +61,44 @@ def roadmap_lanes() -> list[tuple[str, str, list[str]]]:
     ]
 
 
+def lane_ideas(ideas, key: str, slugs: list[str]):
+    """One lane's ideas, in no order; the completed lane only what shipped lately."""
+    query = ideas.where(Idea.status.in_(slugs))
+    if key == "completed":
+        query = query.where(Idea.status_changed_at >= utcnow() - COMPLETED_SHOWN)
+    return query
+
+
+def by_votes(query):
+    return query.order_by(Idea.vote_count.desc(), Idea.id.desc())
+
+
+def lane_top(query) -> tuple[list[Idea], int]:
+    """A lane's first LANE_SHOWN ideas by votes, and how many it holds in all."""
+    top = db.session.scalars(by_votes(query).limit(LANE_SHOWN)).all()
+    if len(top) < LANE_SHOWN:
+        return top, len(top)
+    return top, db.session.scalar(query.with_only_columns(func.count()))
+
+
 @bp.get("/roadmap")
 def roadmap():
+    """The lanes, each with its top ideas; `?lane=<key>` shows one lane in full, by pages."""
     boards, board = shown_boards()
     ideas = public_ideas([board] if board else boards)
-    lanes = []
-    for key, title, slugs in roadmap_lanes():
-        query = ideas.where(Idea.status.in_(slugs))
-        if key == "completed":  # only what shipped lately
-            query = query.where(Idea.status_changed_at >= utcnow() - COMPLETED_SHOWN)
-        query = query.order_by(Idea.vote_count.desc(), Idea.id.desc()).limit(LANE_LIMIT)
-        lanes.append((title, db.session.scalars(query).all()))
-    return render("public/roadmap.html", "lanes", lanes=lanes, boards=boards, board=board)
+    lanes = roadmap_lanes()
+    chosen = [lane for lane in lanes if lane[0] == request.args.get("lane")]
+    if chosen:
+        key, title, slugs = chosen[0]
+        page = paginate(by_votes(lane_ideas(ideas, key, slugs)), page_number(), LANE_PAGE)
+        shown = [Lane(key, title, page.items, None)]
+    else:
+        page = None
+        shown = [Lane(key, title, *lane_top(lane_ideas(ideas, key, slugs)))
+                 for key, title, slugs in lanes]  # fmt: skip
+    return render(
+        "public/roadmap.html", "lanes", lanes=shown, page=page, boards=boards, board=board
+    )
 
 
 def completed(boards):
