@@ -616,6 +616,29 @@ def test_nojs_vote(nojs, factory, live):
     assert stored_votes(live, number) == (0, 0)
 
 
+def test_nojs_weighted_vote(nojs, factory, live):
+    """Without JavaScript the weight, "Vote", "Change" and "Remove vote" are plain posts."""
+    page = nojs.page
+    board = factory.board("mobile", votes_per_user=5, max_votes_per_idea=3)
+    number = factory.idea(board, factory.user(), "Offline mode for the mobile app")
+    sign_in(page, factory.user())
+    page.goto("/b/mobile")
+    widget = card(page, number)
+    widget.get_by_label("Weight").select_option("2")
+    widget.get_by_role("button", name="Vote", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/b/mobile"))
+    expect(widget.get_by_text("✓ Voted ×2")).to_be_visible()
+    expect(page.locator("#budget")).to_have_text("3 of 5 votes left in this board")
+    widget.get_by_label("Weight").select_option("3")
+    widget.get_by_role("button", name="Change").click()
+    expect(widget.get_by_text("✓ Voted ×3")).to_be_visible()
+    screenshot(page, "nojs_weighted_vote")
+    widget.get_by_role("button", name="Remove vote").click()
+    expect(widget.locator("[data-vote-count]")).to_have_text("0")
+    expect(widget.get_by_role("button", name="Vote", exact=True)).to_be_visible()
+    assert stored_votes(live, number) == (0, 0)
+
+
 def test_nojs_comment(nojs, factory):
     page = nojs.page
     number = factory.idea(factory.board(), factory.user())
