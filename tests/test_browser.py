@@ -200,7 +200,7 @@ def test_a_vote_pressed_before_signing_up_is_counted_after_confirming(browsing, 
     expect(page.get_by_text("Your vote is counted.")).to_be_visible()
     assert page.url.endswith(f"/ideas/{number}")
     expect(page.locator(f"#vote-{number} .vote-count")).to_have_text("1")
-    expect(page.locator(f"#vote-{number} .vote-button")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(f"#vote-{number} .vote-button")).to_have_text("Remove vote")
     expect(page.get_by_role("link", name="Vera Voter")).to_be_visible()  # signed in
     screenshot(page, "intent_vote_after_confirming")
     assert stored_votes(live, number) == (1, 1)
@@ -296,6 +296,7 @@ def test_board_fits_a_phone_screen(chromium, live, factory):
 
 
 def test_vote_and_unvote_without_reload(browsing, factory, live):
+    """The button says what pressing it does: "Vote", then "Remove vote", then "Vote"."""
     page = browsing.page
     number = factory.idea(factory.board(), factory.user())
     sign_in(page, factory.user())
@@ -307,16 +308,84 @@ def test_vote_and_unvote_without_reload(browsing, factory, live):
         widget.get_by_role("button", name="Vote", exact=True).click()
     assert voted.value.headers.get("x-csrftoken"), "htmx sent no CSRF header"
     expect(widget.locator("[data-vote-count]")).to_have_text("1")
-    expect(widget.get_by_text("Voted")).to_be_visible()
+    expect(widget.get_by_text("✓ Voted")).to_be_visible()
+    expect(widget.get_by_role("button", name="Vote", exact=True)).to_have_count(0)
+    expect(page.locator("#announcer")).to_have_text("Your vote is counted: 1 vote in all.")
     assert_same_document(page)
     assert stored_votes(live, number) == (1, 1)
     screenshot(page, "vote_htmx")
 
-    widget.get_by_role("button", name="Vote", pressed=True).click()
+    widget.get_by_role("button", name="Remove vote").click()
     expect(widget.locator("[data-vote-count]")).to_have_text("0")
-    expect(widget.get_by_role("button", name="Vote", exact=True)).to_be_visible()
-    assert_same_document(page)
+    expect(widget.get_by_text("✓ Voted")).to_have_count(0)
+    expect(widget.get_by_role("button", name="Remove vote")).to_have_count(0)
+    expect(page.locator("#announcer")).to_have_text("Your vote is taken back: 0 votes in all.")
     assert stored_votes(live, number) == (0, 0)
+
+    widget.get_by_role("button", name="Vote", exact=True).click()
+    expect(widget.get_by_role("button", name="Remove vote")).to_be_visible()
+    expect(widget.locator("[data-vote-count]")).to_have_text("1")
+    assert_same_document(page)
+    assert stored_votes(live, number) == (1, 1)
+
+
+def test_a_weighted_vote_is_one_compact_control_on_a_narrow_phone(chromium, live, factory):
+    """A budget board with weights: weight and "Vote", then "Change" and "Remove vote", at 375px."""
+    context, browsing = browse(
+        chromium, live, javascript=True, viewport={"width": 375, "height": 812}
+    )
+    try:
+        page = browsing.page
+        board = factory.board("mobile", votes_per_user=5, max_votes_per_idea=3)
+        author = factory.user()
+        number = factory.idea(board, author, "Offline mode for the mobile app")
+        factory.idea(board, author, "Let admins export every report as a spreadsheet file")
+        sign_in(page, factory.user())
+        page.goto("/b/mobile")
+        mark_document(page)
+        widget = page.locator(f"#vote-{number}")
+        budget = page.locator("#budget")
+        expect(budget).to_have_text("5 of 5 votes left in this board")
+
+        widget.get_by_label("Weight").select_option("2")
+        widget.get_by_role("button", name="Vote", exact=True).click()
+        expect(widget.get_by_text("✓ Voted ×2")).to_be_visible()
+        expect(widget.locator("[data-vote-count]")).to_have_text("2")
+        expect(budget).to_have_text("3 of 5 votes left in this board")
+        expect(widget.get_by_label("Weight")).to_have_value("2")
+        expect(widget.get_by_role("button", name="Change")).to_be_visible()
+        expect(widget.get_by_role("button", name="Remove vote")).to_be_focused()
+        expect(page.locator("#announcer")).to_contain_text("Your vote is counted: 2 votes in all.")
+        screenshot(page, "vote_weighted_phone_375")
+        assert_fits(page, widget)
+
+        widget.get_by_label("Weight").select_option("3")
+        widget.get_by_role("button", name="Change").click()
+        expect(widget.get_by_text("✓ Voted ×3")).to_be_visible()
+        expect(budget).to_have_text("2 of 5 votes left in this board")
+        expect(widget.get_by_role("button", name="Change")).to_be_focused()
+
+        widget.get_by_role("button", name="Remove vote").click()
+        expect(widget.locator("[data-vote-count]")).to_have_text("0")
+        expect(budget).to_have_text("5 of 5 votes left in this board")
+        expect(widget.get_by_role("button", name="Vote", exact=True)).to_be_focused()
+        expect(widget.get_by_role("button", name="Change")).to_have_count(0)
+        assert_fits(page, widget)
+        assert_same_document(page)
+        assert browsing.console_errors == []
+    finally:
+        context.close()
+
+
+def assert_fits(page, widget) -> None:
+    """Nothing scrolls sideways, and every control of the widget lies inside it."""
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the board scrolls sideways by {overflow}px"
+    box = widget.bounding_box()
+    for control in widget.locator("button, select").all():
+        inner = control.bounding_box()
+        assert box["x"] <= inner["x"] and inner["x"] + inner["width"] <= box["x"] + box["width"]
+        assert inner["height"] < 40, f"{control.inner_text()!r} wraps: {inner}"
 
 
 def test_vote_budget_updates_without_reload(browsing, factory):
@@ -336,7 +405,7 @@ def test_vote_budget_updates_without_reload(browsing, factory):
     card(page, second).get_by_role("button", name="Vote", exact=True).click()
     expect(budget).to_have_text("0 of 2 votes left in this board")
     expect(card(page, second).locator("[data-vote-count]")).to_have_text("1")
-    card(page, first).get_by_role("button", name="Vote", pressed=True).click()
+    card(page, first).get_by_role("button", name="Remove vote").click()
     expect(budget).to_have_text("1 of 2 votes left in this board")
     assert_same_document(page)
     expect(page.locator("#budget")).to_have_count(1)
@@ -508,7 +577,7 @@ def test_no_console_errors_or_csp_violations(browsing, factory):
     sign_in(page, factory.user())
     steps = [
         ("/b/features", "board_clean_console", "Vote", "1"),
-        (f"/ideas/{number}", "idea_clean_console", "Vote", "0"),
+        (f"/ideas/{number}", "idea_clean_console", "Remove vote", "0"),
     ]
     for path, name, button, count in steps:
         response = page.goto(path)
@@ -541,8 +610,32 @@ def test_nojs_vote(nojs, factory, live):
     assert stored_votes(live, number) == (1, 1)
     screenshot(page, "nojs_vote")
 
-    card(page, number).get_by_role("button", name="Vote", pressed=True).click()
+    card(page, number).get_by_role("button", name="Remove vote").click()
     expect(card(page, number).locator("[data-vote-count]")).to_have_text("0")
+    expect(card(page, number).get_by_role("button", name="Vote", exact=True)).to_be_visible()
+    assert stored_votes(live, number) == (0, 0)
+
+
+def test_nojs_weighted_vote(nojs, factory, live):
+    """Without JavaScript the weight, "Vote", "Change" and "Remove vote" are plain posts."""
+    page = nojs.page
+    board = factory.board("mobile", votes_per_user=5, max_votes_per_idea=3)
+    number = factory.idea(board, factory.user(), "Offline mode for the mobile app")
+    sign_in(page, factory.user())
+    page.goto("/b/mobile")
+    widget = card(page, number)
+    widget.get_by_label("Weight").select_option("2")
+    widget.get_by_role("button", name="Vote", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/b/mobile"))
+    expect(widget.get_by_text("✓ Voted ×2")).to_be_visible()
+    expect(page.locator("#budget")).to_have_text("3 of 5 votes left in this board")
+    widget.get_by_label("Weight").select_option("3")
+    widget.get_by_role("button", name="Change").click()
+    expect(widget.get_by_text("✓ Voted ×3")).to_be_visible()
+    screenshot(page, "nojs_weighted_vote")
+    widget.get_by_role("button", name="Remove vote").click()
+    expect(widget.locator("[data-vote-count]")).to_have_text("0")
+    expect(widget.get_by_role("button", name="Vote", exact=True)).to_be_visible()
     assert stored_votes(live, number) == (0, 0)
 
 

@@ -1,6 +1,7 @@
 """Voting: idempotent, weighted, budgeted, closed on finished ideas, full page and fragment."""
 
 import random
+import re
 
 import pytest
 from sqlalchemy import event, func
@@ -42,7 +43,105 @@ def test_vote_with_htmx_returns_the_widget(client, make, auth, app):
     assert "<html" not in response.text
     assert f'id="vote-{number}"' in response.text
     assert 'data-vote-count="1"' in response.text
-    assert 'aria-pressed="true"' in response.text
+    assert "✓ Voted" in response.text and "Remove vote</button>" in response.text
+
+
+def widget(client, number, page=None) -> dict:
+    """What the idea's vote widget shows: its mark, its weight and its buttons' words."""
+    html = client.get(page or f"/ideas/{number}").text
+    form = re.search(rf'<form class="vote[^"]*"\s+id="vote-{number}".*?</form>', html, re.S)
+    assert form, html
+    form = form.group(0)
+    mark = re.search(r'<span class="(?:voted-mark|vote-closed)">([^<]*)</span>', form)
+    weight = re.search(r'<option value="(\d+)" selected>', form)
+    return {
+        "mark": mark.group(1) if mark else None,
+        "weight": weight.group(1) if weight else None,
+        "buttons": {
+            text: action
+            for action, text in re.findall(
+                r'<button type="submit" name="action" value="(\w+)"[^>]*>([^<]*)</button>', form
+            )
+        },
+    }
+
+
+def press(client, number, text, **form):
+    """Press the widget's button with these words, as the browser would send it."""
+    action = widget(client, number)["buttons"][text]
+    return client.post(f"/ideas/{number}/vote", data={"action": action, **form})
+
+
+def test_each_state_of_the_widget_says_what_its_button_does(client, make, auth, app):
+    number = make.idea(make.board(), make.user())
+    assert widget(client, number) == {"mark": None, "weight": None, "buttons": {"Vote": "vote"}}
+    auth.login(make.user())
+    assert widget(client, number) == {"mark": None, "weight": None, "buttons": {"Vote": "vote"}}
+
+    press(client, number, "Vote")
+    assert vote_count(app, number) == (1, 1)
+    assert widget(client, number) == {
+        "mark": "✓ Voted",
+        "weight": None,
+        "buttons": {"Remove vote": "retract"},
+    }
+    assert widget(client, number, "/b/features")["buttons"] == {"Remove vote": "retract"}
+
+    press(client, number, "Remove vote")
+    assert vote_count(app, number) == (0, 0)
+    assert widget(client, number)["buttons"] == {"Vote": "vote"}
+
+
+def test_a_weighted_vote_shows_its_weight_with_change_and_remove(client, make, auth, app):
+    number = make.idea(make.board(votes_per_user=5, max_votes_per_idea=3), make.user())
+    auth.login(make.user())
+    assert widget(client, number) == {"mark": None, "weight": "1", "buttons": {"Vote": "vote"}}
+
+    press(client, number, "Vote", weight="2")
+    assert vote_count(app, number) == (2, 2)
+    assert widget(client, number) == {
+        "mark": "✓ Voted ×2",
+        "weight": "2",
+        "buttons": {"Change": "vote", "Remove vote": "retract"},
+    }
+    assert "<strong>3</strong> of 5 votes left" in client.get("/b/features").text
+
+    press(client, number, "Change", weight="3")
+    assert vote_count(app, number) == (3, 3)
+    assert widget(client, number)["mark"] == "✓ Voted ×3"
+
+    press(client, number, "Remove vote", weight="3")
+    assert vote_count(app, number) == (0, 0)
+    assert widget(client, number) == {"mark": None, "weight": "1", "buttons": {"Vote": "vote"}}
+
+
+def test_the_weight_has_a_visible_label(client, make, auth):
+    number = make.idea(make.board(max_votes_per_idea=3), make.user())
+    auth.login(make.user())
+    html = client.get(f"/ideas/{number}").text
+    assert re.search(r'<label class="weight">Weight\s*<select name="weight">', html)
+
+
+@pytest.mark.parametrize("signed_in", [True, False])
+def test_a_closed_idea_shows_no_button(client, make, auth, signed_in):
+    number = make.idea(make.board(max_votes_per_idea=3), make.user(), status="completed")
+    if signed_in:
+        auth.login(make.user())
+    assert widget(client, number) == {"mark": "Voting closed", "weight": None, "buttons": {}}
+
+
+def test_the_htmx_answer_is_the_widget_in_its_new_state(client, make, auth):
+    number = make.idea(make.board(), make.user())
+    auth.login(make.user())
+    voted = client.post(f"/ideas/{number}/vote", headers=htmx_headers())
+    assert "Remove vote</button>" in voted.text and ">Vote</button>" not in voted.text
+    assert 'data-announce="Your vote is counted: 1 vote in all."' in voted.text
+    taken_back = client.post(
+        f"/ideas/{number}/vote", data={"action": "retract"}, headers=htmx_headers()
+    )
+    assert ">Vote</button>" in taken_back.text and "Remove vote" not in taken_back.text
+    assert "✓ Voted" not in taken_back.text
+    assert 'data-announce="Your vote is taken back: 0 votes in all."' in taken_back.text
 
 
 def test_voting_twice_is_one_vote_and_unvote_takes_it_back(client, make, auth, app):
@@ -164,7 +263,7 @@ def test_the_answer_counts_a_vote_cast_while_the_idea_was_read(
 
     someone_acts_after_the_idea_is_read(monkeypatch, app, other_votes)
     response = client.post(f"/ideas/{number}/vote", headers=htmx_headers())
-    assert 'data-vote-count="2"' in response.text and 'aria-pressed="true"' in response.text
+    assert 'data-vote-count="2"' in response.text and "Remove vote</button>" in response.text
     assert vote_count(app, number) == (2, 2)
 
 

@@ -40,7 +40,7 @@
       rel: element.getAttribute("rel"),
       name: element.getAttribute("name"),
       value: element.getAttribute("value"),
-      pressed: element.hasAttribute("aria-pressed"),
+      toggle: element.hasAttribute("data-vote-toggle"),
     };
   }
 
@@ -53,12 +53,12 @@
     const inside = (selector) => (root.matches(selector) ? root : root.querySelector(selector));
     const attribute = (name, value) => "[" + name + '="' + cssValue(value || "") + '"]';
     const candidates = [
-      was.pressed && "[aria-pressed]", // the vote toggle, pressed or not now
+      was.toggle && "[data-vote-toggle]", // "Vote" comes back as "Remove vote", and back
       was.id && "#" + cssValue(was.id),
       was.rel && "h2 a[href]", // a pager link: the first idea of the new page
       was.href && "a" + attribute("href", was.href),
       was.name && attribute("name", was.name) + attribute("value", was.value),
-      "[aria-pressed]",
+      "[data-vote-toggle]",
       FOCUSABLE,
     ];
     for (const selector of candidates) {
