@@ -166,7 +166,7 @@ def site(tmp_path_factory):
             db.session.refresh(user)
             db.session.expunge(user)
     patches = pytest.MonkeyPatch()
-    patches.setattr(roadmap, "LANE_LIMIT", len(items))
+    patches.setattr(roadmap, "LANE_SHOWN", len(items))
     patches.setattr(roadmap, "CHANGELOG_PAGE", len(items))
     patches.setattr(moderation.review_queue, "__defaults__", (len(items),))
     with serving(app, port, "hostile-server"):
