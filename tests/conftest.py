@@ -28,6 +28,7 @@ from portal.operations.ideas import submit_idea
 from portal.operations.votes import cast_vote
 from portal.search import SearchUnavailable, get_backend
 from portal.search.indexing import apply_pending, queue_reindex
+from portal.search.similarity import forget_frequencies
 from portal.worker import drain
 
 # The browser suites' chromium and live server (tests/browser.py), and the OpenID provider
@@ -232,6 +233,7 @@ def _clean_state(app):
     with app.app_context():
         empty_tables()
         empty_search_index()
+        forget_frequencies()
     limiter.reset()
     yield
 

@@ -711,13 +711,13 @@ def test_nojs_similar_ideas_ask_before_posting(nojs, factory):
     factory.idea(board, factory.user(), "Dark mode for dashboards")
     sign_in(page, factory.user())
     page.goto("/b/features/new")
-    page.get_by_label("Title", exact=True).fill("Dark mode everywhere")
+    page.get_by_label("Title", exact=True).fill("Dark mode for our dashboards")
     page.get_by_label("Description").fill("Please.")
     page.get_by_role("button", name="Post idea").click()
     expect(page.locator("#similar")).to_contain_text("Dark mode for dashboards")
     expect(page.get_by_label("Description")).to_have_value("Please.")
     page.get_by_role("button", name="Post idea anyway").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Dark mode everywhere")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dark mode for our dashboards")
 
 
 def test_nojs_filter_with_apply_button(nojs, factory, live):

@@ -139,7 +139,7 @@ def test_a_visitor_sees_similar_ideas_before_being_asked_who_they_are(client, ap
     form = {"title": "Export reports to CSV", "body": BODY, "submission_key": "k" * 20}
     similar = client.post("/b/features/new", data=form)
     assert similar.status_code == 200
-    assert "Is your idea already here?" in similar.text and f"#{number}" in similar.text
+    assert "These ideas look like yours" in similar.text and f"#{number}" in similar.text
     posted = client.post("/b/features/new", data={**form, "confirmed": "1"})
     assert posted.headers["Location"] == "/signin?next=/b/features/new"
 

@@ -440,3 +440,37 @@ def test_without_javascript_the_first_submit_shows_similar_ideas(client, make, a
     second = client.post("/b/features/new", data={"title": "Dark mode please", "body": "Eyes!",
                                                   "confirmed": "1"})  # fmt: skip
     assert second.status_code == 303
+
+
+def test_a_shared_common_word_does_not_stop_the_post(client, make, auth, app, backend):
+    # Issue 21 point 5: "every" matched a two-factor idea and stopped every post.
+    make.idea(make.board(), make.user(), "Require 2FA for every member of a workspace")
+    auth.login(make.user())
+    answer = client.post("/b/features/new", data={"title": "CSV export for every list view",
+                                                  "body": "For our finance team."})  # fmt: skip
+    assert answer.status_code == 303
+
+
+def test_a_true_duplicate_stops_the_post_with_the_choice_first(client, make, auth, backend):
+    number = make.idea(make.board(), make.user(), "Two-factor authentication")
+    make.idea(make.board("other"), make.user(), "Two-factor authentication on mobile")
+    auth.login(make.user())
+    answer = client.post("/b/features/new", data={"title": "Two factor authentication for accounts",
+                                                  "body": "Please."})  # fmt: skip
+    assert answer.status_code == 200
+    page = answer.text
+    choice = page.index("These ideas look like yours: vote for one, or post yours anyway.")
+    assert choice < page.index('name="title"') < page.index('name="body"')
+    assert 'class="similar-choice" tabindex="-1" autofocus' in page
+    assert f"#{number}" in page and "on mobile" not in page  # this board only
+    assert page.count("Post idea anyway") == 2
+
+
+def test_weak_matches_show_while_typing_but_do_not_stop(client, make, auth, backend):
+    make.idea(make.board(), make.user(), "Dark mode for dashboards and reports")
+    auth.login(make.user())
+    typing = client.get("/similar", query_string={"board": "features", "title": "Dark corners"},
+                        headers=htmx_headers())  # fmt: skip
+    assert "Dark mode for dashboards and reports" in typing.text
+    posted = client.post("/b/features/new", data={"title": "Dark corners", "body": "Hm."})
+    assert posted.status_code == 303

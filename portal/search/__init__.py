@@ -10,6 +10,7 @@ import logging
 from flask import current_app
 
 from portal.extensions import db
+from portal.search import similarity
 from portal.search.base import Hit, SearchQuery, SearchResult, SearchUnavailable
 from portal.search.sql_backend import SqlBackend
 
@@ -21,13 +22,16 @@ __all__ = [
     "default_backend",
     "get_backend",
     "ping",
+    "scored_similar_ideas",
     "search_ideas",
     "similar_ideas",
+    "strong_match",
 ]
 
 log = logging.getLogger(__name__)
 
 SIMILAR_WORDS = 12  # each word becomes a fuzzy term: keep the query small
+SIMILAR_CANDIDATES = 20  # what the backend finds; the similarity score picks among them
 
 
 def get_backend():
@@ -73,15 +77,27 @@ def search_ideas(query: SearchQuery) -> SearchResult:
 
 
 def similar_ideas(title: str, boards: list[str], limit: int = 5) -> list[int]:
-    """Numbers of the ideas most like a new title, duplicates left out."""
+    """Numbers of the ideas most like a new title, best first, duplicates left out."""
+    return [number for number, _ in scored_similar_ideas(title, boards, limit)]
+
+
+def scored_similar_ideas(title: str, boards: list[str], limit: int = 5) -> list[tuple[int, float]]:
+    """(number, similarity) of the ideas most like a new title, best first: the backend
+    finds candidates, `similarity.rank` scores them the same way for every backend."""
     title = " ".join(title.split()[:SIMILAR_WORDS])[:200]  # a title, not a novel
     if len(title) < 3 or not boards:
         return []
     try:
-        return get_backend().similar(title, boards, limit)
+        candidates = get_backend().similar(title, boards, SIMILAR_CANDIDATES)
     except SearchUnavailable as error:
         log.warning("search index unavailable, similar ideas from SQL: %s", error)
-        return SqlBackend().similar(title, boards, limit)
+        candidates = SqlBackend().similar(title, boards, SIMILAR_CANDIDATES)
+    return similarity.rank(title, candidates)[:limit]
+
+
+def strong_match(scored: list[tuple[int, float]]) -> bool:
+    """Whether the best of these similar ideas is close enough to stop a post."""
+    return bool(scored) and scored[0][1] >= similarity.STRONG
 
 
 def ping() -> None:

@@ -55,7 +55,7 @@ from portal.queries import (
     visible_boards,
 )
 from portal.ratelimits import named_limit
-from portal.search import similar_ideas
+from portal.search import scored_similar_ideas, strong_match
 from portal.settings import site_settings
 from portal.views.helpers import (
     atom_feed,
@@ -333,8 +333,12 @@ def board_to_write_on(slug):
 
 
 def similar_to(board, title) -> dict:
-    """Ideas like this title on this board, to show before a duplicate is posted."""
-    numbers = similar_ideas(clean_text(title or ""), [board.slug])
+    """Ideas like this title on this board when one is close enough to stop the post;
+    weaker ones only show while the title is typed (decision 0021)."""
+    scored = scored_similar_ideas(clean_text(title or ""), [board.slug])
+    if not strong_match(scored):
+        return {}
+    numbers = [number for number, _ in scored]
     ideas = ideas_by_number(numbers)
     similar = [ideas[n] for n in numbers if n in ideas]
     if not similar:
