@@ -716,7 +716,8 @@ def test_nojs_similar_ideas_ask_before_posting(nojs, factory):
     page.get_by_role("button", name="Post idea").click()
     expect(page.locator("#similar")).to_contain_text("Dark mode for dashboards")
     expect(page.get_by_label("Description")).to_have_value("Please.")
-    page.get_by_role("button", name="Post idea anyway").click()
+    # The choice at the top of the form (the button below the fields says the same).
+    page.get_by_role("region").get_by_role("button", name="Post idea anyway").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Dark mode for our dashboards")
 
 
