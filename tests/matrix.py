@@ -8,6 +8,7 @@ allowed to change it.
 """
 
 import hashlib
+import io
 import json
 import re
 import tomllib
@@ -52,6 +53,11 @@ WORDS = {"ok", "login", "refused"}
 EFFECTS = {"change", "none", "any"}
 # The table that only ever counts up (idea numbers, page versions): never put back.
 COUNTER = "counter"
+# The smallest image there is: a GIF of one white pixel.
+ONE_PIXEL_GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01"
+    b"\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
 # Tables whose rows the search index holds.
 SEARCHED = {"idea", "board", "category"}
 
@@ -385,6 +391,8 @@ def build_world(app, sign_in, bookkeeping=()) -> World:
         other_id=users["other"].id,
         owner_id=users["owner"].id,
         two_factor_id=secured.id,
+        # A logo for /admin/site/logo: a file field, fresh for each request that sends it.
+        image_file=lambda: (io.BytesIO(ONE_PIXEL_GIF), "logo.gif"),
     )
     with app.app_context(), app.test_request_context():
         values.update(_objects(values, users, newcomer))
