@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import inspect
+from werkzeug.datastructures import FileStorage
 
 from conftest import PASSWORD, Factory, empty_tables, signed_sign_on
 from portal import totp
@@ -36,6 +37,7 @@ from portal.models import (
 from portal.notifications import unsubscribe_token
 from portal.operations import two_factor
 from portal.operations.accounts import issue_token
+from portal.operations.branding import save_brand_image
 from portal.operations.comments import add_comment
 from portal.operations.merges import merge_ideas
 from portal.operations.tokens import create_token
@@ -481,6 +483,9 @@ def _objects(values: dict, users: dict, newcomer: User) -> dict:
                                     scopes="openid email"))  # fmt: skip
     db.session.add(CustomStatus(slug="beta", label="In beta", colour="#0a7ea4", phase="active"))
     found["custom_status"] = "beta"
+    # A logo, for its address and its Remove button; the favicon stays the default.
+    upload = FileStorage(io.BytesIO(ONE_PIXEL_GIF), "logo.gif")
+    found["logo_name"] = save_brand_image(people["admin"], "logo", upload)
     db.session.flush()
     return found
 

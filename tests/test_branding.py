@@ -104,6 +104,10 @@ def test_the_file_name_and_content_type_do_not_make_an_image(admin, app):
          "it embeds other content"),
         (b'<svg xmlns="http://www.w3.org/2000/svg"><image href="https://evil.example/x.png"/></svg>',
          "it refers to another file or site."),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><a><set attributeName="href" '
+         b'to="&#106;avascript:alert(1)"/>x</a></svg>', "it refers to another file or site."),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><rect style="fill: url(&#104;ttp://x.example/a)"/>'
+         b"</svg>", "it refers to another file or site."),
         (b'<!DOCTYPE svg [<!ENTITY a "aaaa">]><svg xmlns="http://www.w3.org/2000/svg">&a;</svg>',
          "it declares entities"),
     ],

@@ -31,6 +31,8 @@ def test_the_logo_fits_the_header_on_a_phone_and_a_desktop(chromium, live, facto
     page.set_input_files("#image-logo", str(logo))
     page.locator("form[action='/admin/site/logo'] button").click()
     assert "The new logo is saved." in page.content()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#branding").screenshot(path=str(ARTIFACTS / f"branding-admin-{width}.png"))
     page.goto("/")
     image = page.locator("header .brand-logo")
     assert image.get_attribute("alt") == "Stimme"

@@ -31,10 +31,16 @@ SVG_DANGERS = (
     (re.compile(rb"[\s\"'/]on[a-z]+\s*=", re.I), "handler"),
     (re.compile(rb"javascript\s*:", re.I), "javascript"),
     (re.compile(rb"<\s*(foreignObject|iframe|embed|object)\b", re.I), "foreign"),
+    # Any href but "#id" (an entity can spell "javascript:" inside one), an animation that
+    # sets one, and url() or @import but "url(#id)".
     (
-        re.compile(rb"href\s*=\s*[\"']?\s*[^\s\"'#]|url\s*\(\s*[\"']?\s*[^\s\"'#)]|@import", re.I),
+        re.compile(
+            rb"href\s*=\s*[\"']?\s*[^\s\"'#]|attributeName\s*=\s*[\"']?\s*(xlink:)?href"
+            rb"|url\s*\(\s*[\"']?\s*[^\s\"'#)]|@import",
+            re.I,
+        ),
         "external",
-    ),  # fmt: skip
+    ),
     (re.compile(rb"<!\s*(ENTITY|DOCTYPE)", re.I), "entity"),
 )
 
