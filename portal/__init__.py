@@ -91,6 +91,7 @@ def register_blueprints(app: Flask) -> None:
         account,
         admin,
         auth,
+        brand,
         dashboard,
         health,
         language,
@@ -101,7 +102,7 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (public, roadmap, search, auth, account, dashboard, moderation, admin, health,
-                   language, api):  # fmt: skip
+                   language, brand, api):  # fmt: skip
         app.register_blueprint(module.bp)
 
 

@@ -9,6 +9,12 @@ from portal.pagecache import configuration_changed, shared_configuration
 DEFAULTS = {
     "site_name": "Stimme",
     "accent": "#1f6feb",
+    "header": "#f6f8fa",  # the header's background
+    # One "Label | https://…" a line (portal/operations/admin.py footer_links).
+    "footer_links": "",
+    # The uploaded logo's and favicon's file names, "logo-<digest>.png"; "" for the defaults.
+    "logo": "",
+    "favicon": "",
     "guidelines": "",
     # "1": moderators, owners and admins must use two-factor sign-in.
     "require_staff_two_factor": "",

@@ -8,6 +8,7 @@ allowed to change it.
 """
 
 import hashlib
+import io
 import json
 import re
 import tomllib
@@ -16,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import inspect
+from werkzeug.datastructures import FileStorage
 
 from conftest import PASSWORD, Factory, empty_tables, signed_sign_on
 from portal import totp
@@ -35,6 +37,7 @@ from portal.models import (
 from portal.notifications import unsubscribe_token
 from portal.operations import two_factor
 from portal.operations.accounts import issue_token
+from portal.operations.branding import save_brand_image
 from portal.operations.comments import add_comment
 from portal.operations.merges import merge_ideas
 from portal.operations.tokens import create_token
@@ -52,6 +55,11 @@ WORDS = {"ok", "login", "refused"}
 EFFECTS = {"change", "none", "any"}
 # The table that only ever counts up (idea numbers, page versions): never put back.
 COUNTER = "counter"
+# The smallest image there is: a GIF of one white pixel.
+ONE_PIXEL_GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01"
+    b"\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
 # Tables whose rows the search index holds.
 SEARCHED = {"idea", "board", "category"}
 
@@ -385,6 +393,8 @@ def build_world(app, sign_in, bookkeeping=()) -> World:
         other_id=users["other"].id,
         owner_id=users["owner"].id,
         two_factor_id=secured.id,
+        # A logo for /admin/site/logo: a file field, fresh for each request that sends it.
+        image_file=lambda: (io.BytesIO(ONE_PIXEL_GIF), "logo.gif"),
     )
     with app.app_context(), app.test_request_context():
         values.update(_objects(values, users, newcomer))
@@ -473,6 +483,9 @@ def _objects(values: dict, users: dict, newcomer: User) -> dict:
                                     scopes="openid email"))  # fmt: skip
     db.session.add(CustomStatus(slug="beta", label="In beta", colour="#0a7ea4", phase="active"))
     found["custom_status"] = "beta"
+    # A logo, for its address and its Remove button; the favicon stays the default.
+    upload = FileStorage(io.BytesIO(ONE_PIXEL_GIF), "logo.gif")
+    found["logo_name"] = save_brand_image(people["admin"], "logo", upload)
     db.session.flush()
     return found
 

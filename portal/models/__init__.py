@@ -37,6 +37,7 @@ from portal.models.ideas import (
 from portal.models.moderation import AuditEntry, Flag
 from portal.models.sitewide import (
     BlockedTransition,
+    BrandImage,
     Counter,
     CustomStatus,
     IdentityProvider,
@@ -44,6 +45,7 @@ from portal.models.sitewide import (
 )
 
 __all__ = [
+    "BrandImage",
     "COMMENT_EDIT_WINDOW",
     "NEW_ACCOUNT_AGE",
     "NO_PASSWORD",

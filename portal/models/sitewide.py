@@ -3,14 +3,18 @@ the identity providers they added, and named counters."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import (
     Integer,
+    LargeBinary,
     String,
     Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
+from portal.models.base import UTCDateTime, utcnow
 
 
 class SiteSetting(db.Model):
@@ -18,6 +22,17 @@ class SiteSetting(db.Model):
 
     key: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[str] = mapped_column(Text, default="")
+
+
+class BrandImage(db.Model):
+    """The logo or the favicon an admin uploaded (portal/operations/branding.py): its bytes,
+    checked to be an image, and their SHA-256, which names the file in its URL."""
+
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)  # "logo" or "favicon"
+    content_type: Mapped[str] = mapped_column(String(40))
+    digest: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class IdentityProvider(db.Model):

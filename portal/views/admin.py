@@ -37,6 +37,7 @@ from portal.models import (
 from portal.operations import ValidationError
 from portal.operations.accounts import absolute_url
 from portal.operations.admin import add_category, save_board, save_site, set_role
+from portal.operations.branding import LIMITS, remove_brand_image, save_brand_image
 from portal.operations.openid_connect import providers
 from portal.operations.sign_in_admin import (
     check_provider,
@@ -320,9 +321,40 @@ def site():
             return redirect(url_for("admin.site"), code=303)
         except ValidationError as invalid:
             errors = invalid.fields
-    values = request.form if errors else site_settings()
+    return site_page(errors, request.form if errors else site_settings())
+
+
+def site_page(errors: dict, values):
     return render("admin/site.html", "site_form", 422 if errors else 200, values=values,
-                  errors=errors, modes=MODES, ways=single_sign_on_ways())  # fmt: skip
+                  errors=errors, modes=MODES, ways=single_sign_on_ways(),
+                  limits={kind: limit // 1024 for kind, limit in LIMITS.items()})  # fmt: skip
+
+
+@bp.post("/site/<kind>")
+def upload_image(kind: str):
+    """A new logo or favicon; a refused file shows the page again with the reason."""
+    if kind not in LIMITS:
+        abort(404)
+    try:
+        with all_or_nothing():
+            save_brand_image(current_user, kind, request.files.get("image"))
+    except ValidationError as invalid:
+        return site_page(invalid.fields, site_settings())
+    flash(_("The new %(kind)s is saved.", kind=_("logo") if kind == "logo" else _("favicon")),
+          "success")  # fmt: skip
+    return redirect(url_for("admin.site", _anchor="branding"), code=303)
+
+
+@bp.post("/site/<kind>/remove")
+def remove_image(kind: str):
+    """Back to the default logo (the site's name) or favicon."""
+    if kind not in LIMITS:
+        abort(404)
+    with all_or_nothing():
+        removed = remove_brand_image(current_user, kind)
+    if removed:
+        flash(_("The default is back."), "success")
+    return redirect(url_for("admin.site", _anchor="branding"), code=303)
 
 
 AUDIT_PAGE = 50

@@ -18,6 +18,7 @@ from portal.models import Board, Idea, Role
 from portal.notifications import unread_count
 from portal.operations import OperationError, ValidationError
 from portal.operations.accounts import absolute_url, passwords_open_to
+from portal.operations.admin import footer_links
 from portal.operations.flags import REASONS as FLAG_REASONS
 from portal.representations import iso
 from portal.security import csp_nonce
@@ -84,6 +85,13 @@ def url_pattern(endpoint: str):
     return lambda number: f"{before}{number}{after}"
 
 
+def brand_url(name: str) -> str:
+    """The address of an uploaded logo or favicon from its file name; "" for none."""
+    kind, _dash, rest = name.partition("-")
+    digest, _dot, extension = rest.partition(".")
+    return url_for("brand.image", kind=kind, digest=digest, extension=extension) if name else ""
+
+
 def register(app) -> None:
     app.jinja_env.filters["time_ago"] = time_ago
     app.jinja_env.filters["html"] = stored_html
@@ -97,6 +105,10 @@ def register(app) -> None:
         return {
             "site_name": settings["site_name"],
             "accent": settings["accent"],
+            "header_colour": settings["header"],
+            "footer_links": footer_links(settings["footer_links"]),
+            "logo_url": brand_url(settings["logo"]),
+            "favicon_url": brand_url(settings["favicon"]),
             "guidelines_html": settings.get("guidelines_html", ""),
             # Newcomers sign up with a password only while customers may use one.
             "customers_use_passwords": passwords_open_to(Role.CUSTOMER),
