@@ -80,3 +80,31 @@ def test_board_cards_read_well_on_a_phone_and_a_laptop(chromium, live, board_pag
         page.screenshot(path=str(ARTIFACTS / f"cards_board_{name}.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_the_weight_given_follows_a_vote_without_reload(chromium, live, board_page):
+    voter, numbers = board_page
+    context = chromium.new_context(base_url=live.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    try:
+        page.goto("/signin")
+        page.get_by_label("Email").fill(voter.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.goto("/b/product?status=")
+        page.evaluate("window.__marker = 1")
+        first, second = (page.locator(f"#idea-{number}") for number in numbers[:2])
+        first.get_by_label("Weight").select_option("2")
+        first.get_by_role("button", name="Change").click()
+        expect(first.locator(".gave")).to_have_text("You gave 2 votes")
+        second.get_by_role("button", name="Vote", exact=True).click()
+        expect(second.locator(".gave")).to_have_text("You gave 1 vote")
+        first.get_by_role("button", name="Remove vote").click()
+        expect(first.locator(".gave")).to_be_hidden()
+        expect(page.locator("#budget")).to_contain_text("9 of 10 votes left")
+        assert page.evaluate("window.__marker") == 1, "the page reloaded"
+        assert errors == []
+    finally:
+        context.close()
