@@ -78,6 +78,13 @@ def test_board_cards_read_well_on_a_phone_and_a_laptop(chromium, live, board_pag
             assert summary["x"] + summary["width"] <= box["x"] + box["width"] + 1
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"cards_board_{name}.png"), full_page=True)
+        page.goto("/search?q=report")
+        found = page.locator(f"#results #idea-{numbers[0]}")
+        expect(found.locator(".snippet mark").first).to_have_text(re.compile("report", re.I))
+        expect(found.locator(".gave")).to_have_text("You gave 3 votes")
+        expect(found.locator(".in-board")).to_have_text("in Product ideas")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=str(ARTIFACTS / f"cards_search_{name}.png"), full_page=True)
     finally:
         context.close()
 
