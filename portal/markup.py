@@ -1,5 +1,6 @@
 """The one place user text becomes HTML: Markdown rendered once, on write, then sanitised."""
 
+import html
 import re
 
 import nh3
@@ -65,6 +66,30 @@ def render_markdown(text: str) -> str:
 def stored_html(html: str) -> Markup:
     """Mark HTML made by render_markdown as safe for templates."""
     return Markup(html)
+
+
+# Where one block of rendered text ends: a line break or a closing block tag (closing tags
+# carry no attributes, so no ">" inside one can end the match early).
+_BLOCK_ENDS = re.compile(r"<br\s*/?>|</(?:p|li|h[3-6]|blockquote|pre|td|th|tr)>", re.I)
+EXCERPT_LENGTH = 180
+
+
+def plain_excerpt(body_html: str, limit: int = EXCERPT_LENGTH) -> str:
+    """The plain text of HTML made by render_markdown, whitespace collapsed, cut at a word
+    within limit characters with an ellipsis: no tag and no Markdown left."""
+    # Only the start of a long body is read; a tag or entity cut off there is dropped.
+    head = body_html[: limit * 6]
+    text = " ".join(_text_of(head).split())
+    if len(text) <= limit and len(head) < len(body_html):
+        text = " ".join(_text_of(body_html).split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1].rsplit(" ", 1)[0] if " " in text[: limit + 1] else text[:limit]
+    return cut[:limit].rstrip(" ,.;:!?-–—") + "…"
+
+
+def _text_of(fragment: str) -> str:
+    return html.unescape(nh3.clean(_BLOCK_ENDS.sub(" ", fragment), tags=set()))
 
 
 def highlight_marked(text: str, start: str = "\x02", stop: str = "\x03") -> Markup:

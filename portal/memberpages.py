@@ -1,12 +1,13 @@
 """Signed-in board pages from one shared render (issue 7).
 
 A board page looks the same to every signed-in person of one role, except for a few
-parts that are each person's own: the header's account links, the vote budget and the
-vote widgets of the ideas they voted on. The first render of a page marks those parts
-as slots (`slot()` in the templates) and is kept, like visitors' pages, for a few seconds
-and one page version. Later requests of the same role fill in only their own slots: one
-query for their votes on the page's ideas, a small render of the header, and a new
-render of just the vote widgets whose state differs from the kept render's.
+parts that are each person's own: the header's account links, the vote budget, and the
+vote widgets and "You gave" marks (budget boards) of the ideas they voted on. The first
+render of a page marks those parts as slots (`slot()` in the templates) and is kept, like
+visitors' pages, for a few seconds and one page version. Later requests of the same role
+fill in only their own slots: one query for their votes on the page's ideas, a small
+render of the header, and a new render of just the widgets and marks whose state differs
+from the kept render's.
 
 Nothing personal stays in a kept render outside its slots: the CSRF token and the CSP
 nonce are replaced by marks, and each request puts in its own. Slot marks are HTML

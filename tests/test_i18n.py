@@ -377,12 +377,15 @@ def test_every_text_on_the_main_pages_goes_through_the_catalogue(pseudo_app, mak
 
     number, people = a_lived_in_site(make, SimpleNamespace(app=pseudo_app))
     with pseudo_app.app_context():
+        from portal.markup import plain_excerpt
         from portal.models import Board, Category, Comment, CustomStatus
         from portal.settings import site_settings
 
         known = [u.name for u in db.session.scalars(db.select(User))]
         known += [u.email for u in db.session.scalars(db.select(User))]
         known += [i.title for i in db.session.scalars(db.select(Idea))]
+        # Cards show a plain excerpt of each description (portal/markup.py).
+        known += [plain_excerpt(i.body_html) for i in db.session.scalars(db.select(Idea))]
         known += [c.body for c in db.session.scalars(db.select(Comment))]
         known += [b.name for b in db.session.scalars(db.select(Board))]
         known += [b.description for b in db.session.scalars(db.select(Board))]

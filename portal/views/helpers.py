@@ -12,7 +12,7 @@ from portal import statuses, workflow
 from portal.database import all_or_nothing
 from portal.extensions import db
 from portal.i18n import short_date, time_ago
-from portal.markup import stored_html
+from portal.markup import plain_excerpt, stored_html
 from portal.memberpages import slot
 from portal.models import Board, Idea, Role
 from portal.notifications import unread_count
@@ -95,6 +95,7 @@ def brand_url(name: str) -> str:
 def register(app) -> None:
     app.jinja_env.filters["time_ago"] = time_ago
     app.jinja_env.filters["html"] = stored_html
+    app.jinja_env.filters["excerpt"] = plain_excerpt
     app.jinja_env.filters["iso"] = lambda moment: iso(moment, timespec="seconds") or ""
     app.jinja_env.filters["date"] = short_date
 

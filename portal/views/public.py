@@ -270,6 +270,7 @@ def vote(number):
         state=state,
         error=error,
         oob_budget=True,
+        card=request.form.get("card") == "1",
     )
 
 
