@@ -13,7 +13,6 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from sqlalchemy import func
 from sqlalchemy.orm import joinedload
 
 from portal import memberpages, statuses, workflow
@@ -52,6 +51,7 @@ from portal.queries import (
     latest_status_changes,
     listed_ideas,
     my_votes,
+    phase_tallies,
     visible_boards,
 )
 from portal.ratelimits import named_limit
@@ -74,31 +74,23 @@ bp = Blueprint("public", __name__)
 @bp.get("/")
 def index():
     boards = visible_boards()
-    counts = dict(
-        db.session.execute(
-            listed_ideas()
-            .with_only_columns(Idea.board_id, func.count())
-            .where(Idea.status != workflow.DUPLICATE)
-            .group_by(Idea.board_id)
-        ).all()
-    )
     public_ideas = (
         listed_ideas()
         .where(Idea.board_id.in_([board.id for board in boards]))
         .options(joinedload(Idea.board))
         .limit(6)
     )
-    trending = db.session.scalars(
+    popular = db.session.scalars(
         public_ideas.where(Idea.status.in_(statuses.voting_statuses())).order_by(
-            Idea.trending.desc()
+            Idea.vote_count.desc(), Idea.trending.desc(), Idea.id.desc()
         )
     ).all()
     shipped = db.session.scalars(
         public_ideas.where(Idea.status == "completed").order_by(Idea.status_changed_at.desc())
     ).all()
     return render(
-        "public/index.html", "boards", boards=boards, counts=counts, trending=trending,
-        shipped=shipped, promise=team_promise(90),
+        "public/index.html", "boards", boards=boards, tallies=phase_tallies(boards),
+        popular=popular, shipped=shipped, promise=team_promise(90),
     )  # fmt: skip
 
 
