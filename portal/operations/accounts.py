@@ -225,6 +225,30 @@ def register_user(email, name, password, role=Role.CUSTOMER, verified=False) -> 
     return user
 
 
+def open_account_from_elsewhere(email: str, claimed_name, verified: bool) -> User:
+    """An account without a password for a person a way in from elsewhere names (signed
+    sign-on, OpenID Connect; email normalised by the caller): named as claimed (cleaned as
+    sign-up does), else by the address; written in the language they arrived in, as sign-up
+    does; confirmed when the other side vouches for the address, else sent the usual
+    confirmation mail."""
+    user = User(email=email, name=claimed_name_or(claimed_name, email), password_hash=NO_PASSWORD,
+                locale=language())  # fmt: skip
+    if verified:
+        user.email_verified_at = utcnow()
+    db.session.add(user)
+    db.session.flush()
+    if not verified:
+        send_verification(user)
+    return user
+
+
+def claimed_name_or(claimed, email: str) -> str:
+    """A name another system gave, cleaned as sign-up cleans one; else the address's local
+    part."""
+    name = clean_line(claimed)[:NAME_MAX] if isinstance(claimed, str) else ""
+    return name or email.split("@")[0][:NAME_MAX]
+
+
 def confirm_email(token: str) -> User:
     user = redeem_token(token, "verify")
     user.email_verified_at = user.email_verified_at or utcnow()

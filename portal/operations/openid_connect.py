@@ -22,15 +22,13 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.i18n import gettext as _
-from portal.markup import clean_line
-from portal.models import NO_PASSWORD, IdentityProvider, SignInLink, User, utcnow
+from portal.models import IdentityProvider, SignInLink, User, utcnow
 from portal.operations import OperationError, ValidationError
 from portal.operations.accounts import (
-    NAME_MAX,
     find_user,
     linked_user,
     normalise_email,
-    send_verification,
+    open_account_from_elsewhere,
 )
 from portal.totp_keys import UnreadableSecret, unseal
 
@@ -290,12 +288,8 @@ def account_for(provider: Provider, claims: dict) -> User:
             )
         )
     if user is None:
-        user = User(email=email, name=name_from(claims, email), password_hash=NO_PASSWORD)
-        db.session.add(user)
-        if not verified:
-            db.session.flush()
-            send_verification(user)
-    if verified:
+        user = open_account_from_elsewhere(email, claims.get("name"), verified)
+    elif verified:
         user.email_verified_at = user.email_verified_at or utcnow()
     link(user, provider, subject)
     return user
@@ -317,9 +311,3 @@ def checks(client: FlaskOAuth2App) -> dict:
 def link(user: User, provider: Provider, subject: str) -> None:
     db.session.add(SignInLink(user=user, provider=provider.name, subject=subject))
     db.session.flush()
-
-
-def name_from(claims: dict, email: str) -> str:
-    name = claims.get("name")
-    name = clean_line(name)[:NAME_MAX] if isinstance(name, str) else ""
-    return name or email.split("@")[0][:NAME_MAX]

@@ -23,10 +23,15 @@ from sqlalchemy.exc import IntegrityError
 from portal.extensions import db
 from portal.i18n import LANGUAGES
 from portal.i18n import lazy_gettext as _l
-from portal.markup import clean_line
-from portal.models import NO_PASSWORD, SignInLink, SpentSignOn, User, utcnow
+from portal.models import SignInLink, SpentSignOn, User, utcnow
 from portal.operations import OperationError, ValidationError
-from portal.operations.accounts import NAME_MAX, find_user, linked_user, normalise_email
+from portal.operations.accounts import (
+    claimed_name_or,
+    find_user,
+    linked_user,
+    normalise_email,
+    open_account_from_elsewhere,
+)
 from portal.operations.hashes import digest
 from portal.settings import site_settings
 from portal.totp_keys import UnreadableSecret, unseal
@@ -134,11 +139,7 @@ def account_for(email: str, claims: dict) -> User:
     subject = str(subject)[:255] if isinstance(subject, str | int) and subject != "" else None
     user = linked_user(PROVIDER, subject) if subject else None
     if user is None:
-        user = find_user(email)
-        if user is None:
-            name = email.split("@")[0][:NAME_MAX]
-            user = User(email=email, name=name, password_hash=NO_PASSWORD)
-            db.session.add(user)
+        user = find_user(email) or open_account_from_elsewhere(email, claims.get("name"), True)
         if subject:
             db.session.add(SignInLink(user=user, provider=PROVIDER, subject=subject))
     elif user.email != email and find_user(email) is None:
@@ -149,10 +150,7 @@ def account_for(email: str, claims: dict) -> User:
 
 
 def update_from_claims(user: User, claims: dict) -> None:
-    name = claims.get("name")
-    if isinstance(name, str):
-        name = clean_line(name)[:NAME_MAX]
-        user.name = name or user.name
+    user.name = claimed_name_or(claims.get("name"), "") or user.name  # "": none claimed
     locale = claims.get("locale")
     if isinstance(locale, str) and locale[:2].lower() in LANGUAGES:
         user.locale = locale[:2].lower()
