@@ -59,9 +59,8 @@ from portal.operations.openid_connect import (
 from portal.operations.sign_in_modes import password_sign_in, use_sign_in_link
 from portal.operations.single_sign_on import SignOnRefused, sign_on, sign_on_enabled
 from portal.operations.two_factor import check_second_factor
-from portal.ratelimits import named_limit
 from portal.views.guesses import (
-    address_key,
+    one_step_sign_in_limit,
     own_account_limit,
     second_factor_limit,
     visitor_form_limit,
@@ -225,14 +224,8 @@ def signin():
 OIDC_NEXT = "oidc_next"  # the session key of where to go after the provider's callback
 
 
-# Only what fails counts (an unknown name, a provider that does not answer): as wrong
-# sign-ins from that address.
-def failed(answer) -> bool:
-    return answer.status_code != 303
-
-
 @bp.get("/signin/oidc/<name>")
-@named_limit("signin", key_func=address_key, deduct_when=failed)
+@one_step_sign_in_limit  # an unknown name, a provider that does not answer
 def oidc_start(name):
     """Off to the provider's own sign-in page (SPEC section 12); a signed-in person comes
     back with the provider linked to their account."""
@@ -247,7 +240,7 @@ def oidc_start(name):
 
 
 @bp.get("/signin/oidc/<name>/callback")
-@named_limit("signin", key_func=address_key, deduct_when=failed)
+@one_step_sign_in_limit
 def oidc_callback(name):
     provider = provider_named(name) or abort(404)
     target = session.pop(OIDC_NEXT, None) or url_for("public.index")
@@ -286,8 +279,7 @@ def sign_in_link(token):
 
 
 @bp.post("/signin/link/<token>")
-# Links that sign nobody in count as wrong sign-ins from that address.
-@named_limit("signin", key_func=address_key, deduct_when=lambda answer: answer.status_code == 404)
+@one_step_sign_in_limit
 def use_link(token):
     """Signs the link's person in once, whatever the sign-in mode (two-factor still asks)."""
     try:
@@ -303,8 +295,7 @@ def use_link(token):
 
 
 @bp.get("/sso")
-# Refused tokens count as wrong sign-ins from that address.
-@named_limit("signin", key_func=address_key, deduct_when=lambda answer: answer.status_code == 400)
+@one_step_sign_in_limit
 def single_sign_on():
     """The company's app sends a person here with a token it signed (SPEC section 12)."""
     if not sign_on_enabled():

@@ -83,3 +83,14 @@ def second_factor_limit(view):
     neighbours behind one address keep their own counts."""
     return named_limit("two_factor", key_func=second_factor_key, methods=["POST"],
                        deduct_when=wrong_answer)(view)  # fmt: skip
+
+
+def one_step_sign_in_limit(view):
+    """The SIGNIN limit on a sign-in that one request makes (the signed sign-on, an OpenID
+    Connect provider's callback, an operator's link): only answers that sign nobody in
+    (anything but the redirect onwards) count, as wrong sign-ins from that address."""
+    return named_limit("signin", key_func=address_key, deduct_when=signed_in_nobody)(view)
+
+
+def signed_in_nobody(response) -> bool:
+    return response.status_code != 303
