@@ -5,7 +5,6 @@ conftest.py: `provider` runs the real one for the suite's site, `company` config
 there as OIDC_PROVIDERS=company would."""
 
 import json
-import socket
 import subprocess
 import time
 import uuid
@@ -19,6 +18,8 @@ import requests
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from werkzeug.serving import make_server
+
+from conftest import free_port
 
 PROVIDER_DIR = Path(__file__).parent / "oidc"
 CLIENT_ID = "stimme-portal"
@@ -45,12 +46,6 @@ def company(app, provider, monkeypatch):
     """The suite's site with the provider configured as OIDC_PROVIDERS=company would."""
     monkeypatch.setitem(app.config, "OIDC_PROVIDERS", {"company": provider.settings()})
     return provider
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class IdentityProvider:

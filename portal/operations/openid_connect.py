@@ -37,7 +37,9 @@ PROVIDER_TIMEOUT = 5
 # Discovery documents are read again after a day (keys are read again when one is new).
 METADATA_MAX_AGE = 24 * 3600
 SUBJECT_MAX = 255
-STATE_PREFIX = "_state_oidc-"  # Authlib's session keys of begun sign-ins, with our names
+CLIENT_PREFIX = "oidc-"  # of our names for Authlib's clients, one per provider
+# Authlib keeps each begun sign-in in the session under "_state_<client name>_<state>".
+STATE_PREFIX = f"_state_{CLIENT_PREFIX}"
 PENDING_SIGN_INS = 3
 
 
@@ -108,7 +110,7 @@ def client_for(provider: Provider) -> FlaskOAuth2App:
     client = _clients.get(provider)
     loaded_at = client.server_metadata.get("_loaded_at", 0) if client else 0
     if client is None or time.time() - loaded_at > METADATA_MAX_AGE:
-        name = f"oidc-{provider.name}"
+        name = CLIENT_PREFIX + provider.name
         client = FlaskOAuth2App(
             FlaskIntegration(name),
             name,

@@ -91,11 +91,14 @@ def provider_errors(values: dict, secret: str, row: IdentityProvider | None) -> 
     return errors
 
 
+# What a provider's form shows and the audit log records: all but the secret.
+PROVIDER_FIELDS = ("name", "label", "issuer", "client_id", "scopes")
+
+
 def provider_fields(row: IdentityProvider | None) -> dict | None:
     if row is None:
         return None
-    fields = ("name", "label", "issuer", "client_id", "scopes")
-    return {field: getattr(row, field) for field in fields}
+    return {field: getattr(row, field) for field in PROVIDER_FIELDS}
 
 
 def delete_provider(actor, row: IdentityProvider) -> None:

@@ -40,6 +40,7 @@ from portal.operations.admin import add_category, save_board, save_site, set_rol
 from portal.operations.branding import LIMITS, remove_brand_image, save_brand_image
 from portal.operations.openid_connect import providers
 from portal.operations.sign_in_admin import (
+    PROVIDER_FIELDS,
     check_provider,
     delete_provider,
     make_sign_on_secret,
@@ -570,8 +571,7 @@ def sign_in_page(errors=None, values=None, code=200, new_secret=None):
 
 def provider_form(form) -> dict:
     """What the admin typed, to show again with its errors (never the secret)."""
-    return {field: form.get(field, "") for field in ("name", "label", "issuer", "client_id",
-                                                     "scopes")}  # fmt: skip
+    return {field: form.get(field, "") for field in PROVIDER_FIELDS}
 
 
 @bp.get("/sign-in")
