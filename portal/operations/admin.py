@@ -3,7 +3,6 @@
 import math
 import re
 import unicodedata
-from urllib.parse import urlsplit
 
 from flask_babel import format_decimal, format_number
 
@@ -14,6 +13,7 @@ from portal.models import Board, Category, Role, User
 from portal.operations import PermissionDenied, ValidationError
 from portal.operations.audit import record_audit
 from portal.operations.sign_in_modes import mode_refusal, password_sign_in
+from portal.operations.web_addresses import web_address
 from portal.settings import save_settings, site_settings
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,59}")
@@ -230,13 +230,12 @@ def footer_link_values(form: dict, errors: dict) -> str:
     kept = []
     for line in lines:
         label, bar, url = (part.strip() for part in line.partition("|"))
-        parts = urlsplit(url) if len(url) <= URL_MAX else None
-        if not bar or not label or len(label) > LABEL_MAX or not parts or " " in url:
+        if not bar or not label or len(label) > LABEL_MAX or len(url) > URL_MAX:
             errors["footer_links"] = _(
                 "One link a line, as in “Privacy | https://example.com/privacy”; labels of "
                 "at most %(max)s characters.", max=LABEL_MAX)  # fmt: skip
             break
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if web_address(url) is None:
             errors["footer_links"] = _("Only http and https addresses: %(url)s", url=url)
             break
         kept.append(f"{label} | {url}")

@@ -5,7 +5,6 @@ change is in the audit log, without the secret.
 """
 
 import secrets
-from urllib.parse import urlsplit
 
 from portal.config import DEFAULT_SCOPES, PROVIDER_NAME, SSO_SECRET_MIN
 from portal.extensions import db
@@ -19,6 +18,7 @@ from portal.operations.audit import record_audit
 from portal.operations.openid_connect import ProviderRefused, client_for, providers, stored_provider
 from portal.operations.sign_in_modes import SIGNED_SIGN_ON, mode_refusal, password_sign_in
 from portal.operations.single_sign_on import STORED_SECRET, sign_on_secret_from_environment
+from portal.operations.web_addresses import web_address
 from portal.settings import save_settings, site_settings
 from portal.totp_keys import seal
 
@@ -73,11 +73,9 @@ def provider_errors(values: dict, secret: str, row: IdentityProvider | None) -> 
             errors["name"] = _("A provider with this name exists.")
     if not values["label"] or len(values["label"]) > LABEL_MAX:
         errors["label"] = _("A name for the button, at most %(max)s characters.", max=LABEL_MAX)
-    issuer = urlsplit(values["issuer"])
-    secure = issuer.scheme == "https" or (
-        issuer.scheme == "http" and issuer.hostname in LOOPBACK_HOSTS
-    )
-    if not secure or not issuer.hostname or len(values["issuer"]) > ISSUER_MAX:
+    issuer = web_address(values["issuer"])
+    secure = issuer and (issuer.scheme == "https" or issuer.hostname in LOOPBACK_HOSTS)
+    if not secure or len(values["issuer"]) > ISSUER_MAX:
         errors["issuer"] = _(
             "The issuer's https address, such as https://accounts.google.com (its "
             "/.well-known/openid-configuration is read from there)."

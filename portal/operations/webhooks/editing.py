@@ -5,7 +5,6 @@ never switched off."""
 import json
 import secrets
 from contextlib import suppress
-from urllib.parse import urlsplit
 
 from flask_babel import format_number
 
@@ -16,6 +15,7 @@ from portal.models import Webhook, WebhookDelivery, utcnow
 from portal.operations import Conflict, ValidationError
 from portal.operations.admin import require_admin
 from portal.operations.audit import record_audit
+from portal.operations.web_addresses import readable, web_address
 from portal.operations.webhooks.delivery import (
     EXCERPT_CHARS,
     DeliveryFailed,
@@ -53,12 +53,10 @@ def url_problem(url: str) -> str | None:
         return _("Give the address that should receive the events.")
     if len(url) > URL_MAX:
         return _("An address has at most %(max)s characters.", max=format_number(URL_MAX))
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises ValueError for a port that is no number)
-    except ValueError:
+    if readable(url) is None:
         return _("This is not a valid address.")
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+    parts = web_address(url)
+    if parts is None:
         return _("An address starting with https:// (or http://) and a host name.")
     if parts.username or parts.password:
         return _("Leave the user name and password out: receivers check the signature instead.")
