@@ -183,6 +183,14 @@ def _sso_secret(env) -> str:
 
 
 PROVIDER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+SIGNED_SIGN_ON = "sso"  # the signed sign-on's name among the ways in (SignInLink.provider)
+
+
+def is_provider_name(name: str) -> bool:
+    """Whether name may name an OpenID Connect provider (it is part of the redirect URI)."""
+    return bool(PROVIDER_NAME.fullmatch(name)) and name != SIGNED_SIGN_ON
+
+
 DEFAULT_SCOPES = "openid email profile"
 
 
@@ -191,7 +199,7 @@ def _oidc_providers(env) -> dict[str, dict]:
     variables (SPEC section 12); raises ConfigError naming what is missing."""
     providers = {}
     for name in filter(None, (n.strip().lower() for n in env.get("OIDC_PROVIDERS", "").split(","))):
-        if not PROVIDER_NAME.fullmatch(name) or name == "sso":  # "sso": the signed sign-on
+        if not is_provider_name(name):
             raise ConfigError(
                 f"OIDC_PROVIDERS: {name!r} is not a provider name (letters, digits and "
                 "hyphens, at most 32)"

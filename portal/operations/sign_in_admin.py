@@ -6,7 +6,7 @@ change is in the audit log, without the secret.
 
 import secrets
 
-from portal.config import DEFAULT_SCOPES, PROVIDER_NAME, SSO_SECRET_MIN
+from portal.config import DEFAULT_SCOPES, SSO_SECRET_MIN, is_provider_name
 from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
@@ -16,7 +16,7 @@ from portal.operations import ValidationError
 from portal.operations.admin import require_admin
 from portal.operations.audit import record_audit
 from portal.operations.openid_connect import ProviderRefused, client_for, providers, stored_provider
-from portal.operations.sign_in_modes import SIGNED_SIGN_ON, mode_refusal, password_sign_in
+from portal.operations.sign_in_modes import mode_refusal, password_sign_in
 from portal.operations.single_sign_on import STORED_SECRET, sign_on_secret_from_environment
 from portal.operations.web_addresses import web_address
 from portal.settings import save_settings, site_settings
@@ -64,7 +64,7 @@ def provider_errors(values: dict, secret: str, row: IdentityProvider | None) -> 
     errors = {}
     name = values["name"]
     if row is None:
-        if not PROVIDER_NAME.fullmatch(name) or name == SIGNED_SIGN_ON:
+        if not is_provider_name(name):
             errors["name"] = _(
                 "Lower-case letters, digits and hyphens, at most 32 (not “sso”): it is part "
                 "of the address the provider sends people back to."

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from werkzeug.security import check_password_hash
 
+from portal.config import SIGNED_SIGN_ON
 from portal.extensions import db
 from portal.i18n import gettext as _
 from portal.models import NO_PASSWORD, SignInLink, User
@@ -18,7 +19,7 @@ from portal.operations import Conflict, OperationError, ValidationError
 from portal.operations.accounts import password_allowed
 from portal.operations.openid_connect import providers
 from portal.operations.sessions import end_other_sessions
-from portal.operations.sign_in_modes import SIGNED_SIGN_ON, ways_in_for
+from portal.operations.sign_in_modes import ways_in_for
 from portal.operations.single_sign_on import sign_on_enabled
 
 PASSWORD = "password"  # the password among the ways in; the others are SignInLink rows

@@ -6,6 +6,7 @@ The rule itself, who may use a password, is `accounts.password_allowed`; this mo
 chooses the mode and names the ways in that stand in for passwords.
 """
 
+from portal.config import SIGNED_SIGN_ON
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
 from portal.models import Role, User
@@ -14,8 +15,6 @@ from portal.operations.audit import record_audit
 from portal.operations.openid_connect import providers
 from portal.operations.single_sign_on import sign_on_enabled
 from portal.settings import site_settings
-
-SIGNED_SIGN_ON = "sso"  # the company's signed sign-on, among the ways in
 
 MODES = {
     "everyone": _l("Everyone may sign in with a password (and by single sign-on)"),

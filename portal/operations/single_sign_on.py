@@ -20,6 +20,7 @@ from joserfc.errors import (
 from joserfc.jwk import OctKey
 from sqlalchemy.exc import IntegrityError
 
+from portal.config import SIGNED_SIGN_ON
 from portal.extensions import db
 from portal.i18n import LANGUAGES
 from portal.i18n import lazy_gettext as _l
@@ -36,7 +37,7 @@ from portal.operations.hashes import digest
 from portal.settings import site_settings
 from portal.totp_keys import UnreadableSecret, unseal
 
-PROVIDER = "sso"  # SignInLink.provider of the company's own ids
+PROVIDER = SIGNED_SIGN_ON  # SignInLink.provider of the company's own ids
 MAX_LIFETIME = timedelta(hours=1)
 # Clocks of two servers differ a little: an expiry this close past still counts.
 LEEWAY = timedelta(seconds=30)
